@@ -1,0 +1,4 @@
+"""postoffice: self-hosted email infrastructure."""
+
+__version__ = "0.1.0"
+__all__ = ["__version__"]

@@ -1,0 +1,202 @@
+"""What the rest of postoffice may ask of storage.
+
+Callers depend only on these Protocols and records; `storage/sqlite` implements them for the
+embedded default and the same contract tests (tests/storage/) will run against any other
+backend. Methods are synchronous: the asyncio servers call them through `storage.commit`
+(the group committer) or a worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from postoffice.message.envelope import Recipient
+
+
+class StorageError(Exception):
+    """A storage operation failed; the caller answers with a temporary failure."""
+
+
+class NotFound(StorageError):
+    """The named domain, user, mailbox or message does not exist."""
+
+
+class AlreadyExists(StorageError):
+    """The record to create exists already."""
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    """Lower-case ASCII (A-label) domain name."""
+    created_at: float
+
+
+@dataclass(frozen=True)
+class User:
+    address: str
+    """Lower-case local@domain; the login name."""
+    password_hash: str
+    """Output of postoffice.credentials.hash_password; never the password."""
+    allowed_senders: tuple[str, ...]
+    """Extra MAIL FROM / From identities: full addresses or "@domain" for a whole domain."""
+    created_at: float
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """Metadata of one accepted message; the content is the blob named `blob`."""
+
+    id: str
+    """Queue id, unique, sortable by time (see storage.ids)."""
+    blob: str
+    """Hex SHA-256 of the stored content."""
+    size: int
+    received_at: float
+    source: str
+    """Listener kind it came through: "smtp" (MX), "submission", "submissions", "api"."""
+    mail_from: str
+    client_ip: str
+    helo: str
+    auth_identity: str | None
+    """Authenticated user, for submitted mail."""
+    body: str = "7BIT"
+    smtputf8: bool = False
+    ret: str | None = None
+    envid: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """One recipient of one message waiting for outbound delivery."""
+
+    id: int
+    message_id: str
+    recipient: str
+    notify: tuple[str, ...]
+    orcpt: str | None
+    lane: str
+    """"transactional" or "bulk"."""
+    status: str
+    """"queued", "held", "delivered", "deferred", "failed"."""
+    attempts: int
+    next_attempt_at: float
+    created_at: float
+    last_error: str | None
+    mail_from: str
+    size: int
+
+
+@dataclass(frozen=True)
+class MailboxEntry:
+    """One message in one folder of a local mailbox."""
+
+    folder: str
+    uid: int
+    message_id: str
+    blob: str
+    size: int
+    flags: tuple[str, ...]
+    internal_date: float
+
+
+@dataclass(frozen=True)
+class Folder:
+    name: str
+    uidvalidity: int
+    uidnext: int
+    special_use: str | None
+    """"\\Sent", "\\Junk", ... or None."""
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    """Everything one accepted message writes, committed together or not at all."""
+
+    message: StoredMessage
+    local: tuple[str, ...]
+    """Local mailbox addresses: each gets the message in INBOX."""
+    relay: tuple[Recipient, ...]
+    """Remote recipients: each becomes a QueueItem."""
+    lane: str = "transactional"
+
+
+class PendingBlob(Protocol):
+    """Content written to a temporary file, not yet durable nor visible."""
+
+    @property
+    def digest(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+
+
+class BlobWriter(Protocol):
+    """Streams content into a temporary file while hashing it."""
+
+    def write(self, data: bytes) -> None: ...
+    def finish(self) -> PendingBlob:
+        """Close the file; it becomes durable and visible only through Store.accept."""
+        ...
+    def abort(self) -> None:
+        """Remove the temporary file; safe to call twice or after finish."""
+        ...
+
+
+class BlobStore(Protocol):
+    def writer(self) -> BlobWriter: ...
+    def open(self, digest: str) -> BinaryIO:
+        """Raises NotFound."""
+        ...
+    def read(self, digest: str) -> bytes: ...
+    def discard(self, pending: PendingBlob) -> None:
+        """Remove a finished but never accepted blob's temporary file."""
+        ...
+
+
+class Store(Protocol):
+    """The whole store. Implementations are safe to use from one thread at a time per instance."""
+
+    blobs: BlobStore
+
+    # schema
+    def migrate(self) -> list[int]:
+        """Apply pending numbered migrations; return the versions applied."""
+        ...
+    def schema_version(self) -> int: ...
+    def close(self) -> None: ...
+
+    # the durable hot path
+    def accept(self, batch: Sequence[tuple[PendingBlob, Acceptance]]) -> None:
+        """Make every blob and every row of the batch durable in one group commit.
+
+        On return all of it is on disk (files and directories fsynced, transaction committed);
+        on exception none of it is visible. Several acceptances may share one blob digest."""
+        ...
+
+    # domains
+    def add_domain(self, name: str) -> Domain: ...
+    def remove_domain(self, name: str) -> None: ...
+    def list_domains(self) -> list[Domain]: ...
+    def is_local_domain(self, name: str) -> bool: ...
+
+    # users
+    def add_user(self, address: str, password_hash: str, allowed_senders: Sequence[str] = ()) -> User: ...
+    def remove_user(self, address: str) -> None: ...
+    def get_user(self, address: str) -> User | None: ...
+    def list_users(self, domain: str | None = None) -> list[User]: ...
+    def set_password(self, address: str, password_hash: str) -> None: ...
+    def set_allowed_senders(self, address: str, allowed: Sequence[str]) -> None: ...
+
+    # messages and queue
+    def get_message(self, message_id: str) -> StoredMessage | None: ...
+    def list_queue(self, status: str | None = None, limit: int = 1000) -> list[QueueItem]: ...
+
+    # mailboxes
+    def list_folders(self, address: str) -> list[Folder]: ...
+    def list_mailbox(self, address: str, folder: str = "INBOX") -> list[MailboxEntry]: ...
+    def get_mailbox_entry(self, address: str, uid: int, folder: str = "INBOX") -> MailboxEntry | None: ...
+    def iter_blob_refs(self) -> Iterator[str]:
+        """Every digest referenced by a message row (for blob garbage collection)."""
+        ...
