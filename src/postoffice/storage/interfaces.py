@@ -27,6 +27,10 @@ class AlreadyExists(StorageError):
     """The record to create exists already."""
 
 
+class InUse(StorageError):
+    """The record to remove is still referenced (a domain that still has users)."""
+
+
 @dataclass(frozen=True)
 class Domain:
     name: str
@@ -152,6 +156,9 @@ class BlobStore(Protocol):
     def read(self, digest: str) -> bytes: ...
     def discard(self, pending: PendingBlob) -> None:
         """Remove a finished but never accepted blob's temporary file."""
+        ...
+    def clean_temp(self) -> int:
+        """Remove temporary files left by dead processes (run at startup); return how many."""
         ...
 
 

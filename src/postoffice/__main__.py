@@ -1,0 +1,5 @@
+import sys
+
+from postoffice.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,275 @@
+"""Composition root: builds the store, services and listeners, and runs their lifecycle.
+
+`serve()` binds every listening socket in the parent process (so port 0 resolves once and
+`run/listeners.json` is written before any client is accepted), then runs the servers in this
+process or, with `[server] workers = N > 1`, in N forked worker processes. Each worker owns one
+SO_REUSEPORT socket per listener, so the kernel spreads connections evenly across workers, and
+its own store connection and group committer; SQLite serialises their commits."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import ssl
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from postoffice.clock import SYSTEM_CLOCK
+from postoffice.config import Config
+from postoffice.pipeline.intake import DirectoryCache, Intake
+from postoffice.proto.smtp.server import ServerConfig
+from postoffice.server.http import HttpSession
+from postoffice.server.limits import AuthThrottle, ConnectionLimiter
+from postoffice.server.smtp import ListenerContext, SmtpSession
+from postoffice.server.tls import server_context
+from postoffice.storage import open_store
+from postoffice.storage.blobs import FileBlobStore
+from postoffice.storage.commit import GroupCommitter
+from postoffice.storage.interfaces import Store
+
+log = logging.getLogger("postoffice")
+
+SMTP_LISTENERS = ("smtp", "submission", "submissions")
+TLS_MODE = {"smtp": "starttls", "submission": "starttls", "submissions": "implicit", "http": "none"}
+
+
+@dataclass(frozen=True)
+class BoundListener:
+    name: str
+    host: str
+    port: int
+    sockets: tuple[socket.socket, ...]
+    """One per worker (SO_REUSEPORT group)."""
+
+
+def bind_listeners(config: Config, workers: int) -> list[BoundListener]:
+    bound = []
+    for name, (host, port) in config.listener_addresses().items():
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        socks: list[socket.socket] = []
+        for _ in range(workers):
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if workers > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                sock.bind((host, port))
+            except OSError as exc:
+                for s in socks + [sock]:
+                    s.close()
+                for b in bound:
+                    for s in b.sockets:
+                        s.close()
+                raise OSError(f"cannot listen on {host}:{port} for {name}: {exc.strerror}") from exc
+            port = sock.getsockname()[1]
+            sock.listen(1024)
+            sock.setblocking(False)
+            socks.append(sock)
+        bound.append(BoundListener(name, host, port, tuple(socks)))
+    return bound
+
+
+def write_listeners_file(config: Config, bound: list[BoundListener]) -> Path:
+    run_dir = config.data_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    document = {
+        "pid": os.getpid(),
+        "listeners": {
+            b.name: {"host": b.host, "port": b.port, "tls": TLS_MODE.get(b.name, "none")}
+            for b in bound
+        },
+    }
+    path = run_dir / "listeners.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(document, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def core_config(config: Config, name: str, tls_available: bool) -> ServerConfig:
+    smtp = config.smtp
+    submission = name != "smtp"
+    return ServerConfig(
+        hostname=config.server.hostname,
+        max_message_size=smtp.max_message_size,
+        max_recipients=smtp.max_recipients,
+        max_command_line=smtp.max_command_line,
+        max_errors=smtp.max_errors,
+        tls_available=tls_available and name != "submissions",
+        secure=name == "submissions",
+        require_auth=submission,
+        vrfy_enabled=smtp.vrfy,
+        bare_newline=smtp.bare_newline,
+    )
+
+
+class Worker:
+    """Everything one process runs: servers on inherited sockets, committer, sessions."""
+
+    def __init__(self, config: Config, bound: list[BoundListener], index: int) -> None:
+        self.config = config
+        self.bound = bound
+        self.index = index
+        self.sessions: set[SmtpSession] = set()
+        self.servers: list[asyncio.AbstractServer] = []
+        self._stop = asyncio.Event()
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        cert, key = self.config.path(self.config.tls.cert), self.config.path(self.config.tls.key)
+        if not (cert.exists() and key.exists()):
+            log.warning("no TLS certificate at %s: STARTTLS and implicit TLS are off", cert)
+            return None
+        return server_context(cert, key)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        config = self.config
+        data_dir = config.data_dir
+        committer = GroupCommitter(lambda: open_store(data_dir))
+        committer.start()
+        blobs = FileBlobStore(data_dir)
+        directory = DirectoryCache(lambda method, key: committer.run(_call, method, key))
+        intake = Intake(
+            config=config, clock=SYSTEM_CLOCK, blobs=blobs, directory=directory,
+            commit=committer.commit,
+        )
+        limiter = ConnectionLimiter(config.smtp.max_connections, config.smtp.max_connections_per_ip)
+        a = config.auth
+        throttle = AuthThrottle(a.failure_delay, a.failure_delay_max, a.failure_window)
+        tls_context = self._tls_context()
+
+        async def password_hash(address: str) -> str | None:
+            user = await directory.user(address)
+            return user.password_hash if user else None
+
+        for b in self.bound:
+            sock = b.sockets[self.index]
+            if b.name == "http":
+                server = await loop.create_server(HttpSession, sock=sock)
+            elif b.name in SMTP_LISTENERS:
+                implicit = b.name == "submissions"
+                if implicit and tls_context is None:
+                    log.warning("submissions listener disabled: no TLS certificate")
+                    continue
+                ctx = ListenerContext(
+                    name=b.name,
+                    core_config=core_config(config, b.name, tls_context is not None),
+                    intake=intake,
+                    limiter=limiter,
+                    throttle=throttle,
+                    lookup_password_hash=password_hash,
+                    tls_context=tls_context,
+                    command_timeout=config.smtp.command_timeout,
+                    data_timeout=config.smtp.data_timeout,
+                    session_timeout=config.smtp.transaction_timeout,
+                    implicit_tls=implicit,
+                )
+                server = await loop.create_server(
+                    _session_factory(ctx, self.sessions),
+                    sock=sock,
+                    ssl=tls_context if implicit else None,
+                    ssl_handshake_timeout=30.0 if implicit else None,
+                )
+            else:
+                continue
+            self.servers.append(server)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._stop.set)
+        await self._stop.wait()
+        await self.shutdown()
+        await committer.close()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let in-flight transactions finish (up to the grace period)."""
+        for server in self.servers:
+            server.close()
+        for session in list(self.sessions):
+            session.drain()
+        deadline = asyncio.get_running_loop().time() + self.config.server.shutdown_grace
+        while self.sessions and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for session in list(self.sessions):
+            session.abort()
+
+
+def _call(store: Store, method: str, key: str) -> object:
+    return getattr(store, method)(key)
+
+
+def _session_factory(ctx: ListenerContext, sessions: set[SmtpSession]) -> Callable[[], SmtpSession]:
+    return lambda: SmtpSession(ctx, sessions)
+
+
+def serve(config: Config, on_ready: Callable[[list[BoundListener]], None] | None = None) -> int:
+    """Run every listener until SIGTERM/SIGINT; returns the exit status."""
+    with contextlib.closing(open_store(config.data_dir)) as store:
+        store.migrate()
+    FileBlobStore(config.data_dir).clean_temp()
+    workers = config.server.workers or os.cpu_count() or 1
+    bound = bind_listeners(config, workers)
+    write_listeners_file(config, bound)
+    if on_ready is not None:
+        on_ready(bound)
+    try:
+        if workers == 1:
+            asyncio.run(Worker(config, bound, 0).run())
+            return 0
+        return _run_workers(config, bound, workers)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (config.data_dir / "run" / "listeners.json").unlink()
+
+
+def _run_workers(config: Config, bound: list[BoundListener], workers: int) -> int:
+    children: dict[int, int] = {}
+    for index in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                for b in bound:
+                    for i, s in enumerate(b.sockets):
+                        if i != index:
+                            s.close()
+                asyncio.run(Worker(config, bound, index).run())
+            except BaseException:
+                log.exception("worker %d failed", index)
+                code = 1
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        children[pid] = index
+    for b in bound:
+        for s in b.sockets:
+            s.close()
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    while children:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        children.pop(pid, None)
+        code = os.waitstatus_to_exitcode(wait_status)
+        if code != 0 and not stopping:
+            log.error("worker %d exited with %d; stopping", pid, code)
+            status = 1
+            forward(signal.SIGTERM, None)
+    return status

@@ -1,0 +1,42 @@
+"""The `postoffice` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from postoffice import __version__
+from postoffice.cli import db, domain, init, mailbox, queue, serve, user
+from postoffice.cli.common import add_data_option
+from postoffice.errors import PostofficeError
+
+GROUPS = (init, serve, db, domain, user, queue, mailbox)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="postoffice", description="Self-hosted email infrastructure.")
+    parser.add_argument("--version", action="version", version=f"postoffice {__version__}")
+    add_data_option(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for group in GROUPS:
+        group.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from postoffice.storage.interfaces import StorageError
+
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+        return code
+    except (PostofficeError, StorageError, OSError) as exc:
+        print(f"postoffice: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""Typed settings from `postoffice.toml`, overridable by `POSTOFFICE_<SECTION>__<KEY>` variables.
+
+Every section is a frozen dataclass; unknown sections and keys are errors, so a typo in the file
+is reported instead of silently ignored. Paths in the file are relative to the data directory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from postoffice.errors import ConfigError
+
+CONFIG_FILE = "postoffice.toml"
+ENV_PREFIX = "POSTOFFICE_"
+
+DEV_LISTENERS = {
+    "smtp": "127.0.0.1:2525",
+    "submission": "127.0.0.1:2587",
+    "submissions": "127.0.0.1:2465",
+    "http": "127.0.0.1:8025",
+}
+STANDARD_LISTENERS = {
+    "smtp": "0.0.0.0:25",
+    "submission": "0.0.0.0:587",
+    "submissions": "0.0.0.0:465",
+    "http": "0.0.0.0:80",
+}
+ANY_LISTENERS = {name: "127.0.0.1:0" for name in DEV_LISTENERS}
+LISTENER_PRESETS = {"dev": DEV_LISTENERS, "standard": STANDARD_LISTENERS, "any": ANY_LISTENERS}
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    hostname: str = "localhost"
+    """Name used in the SMTP banner, EHLO and Received headers."""
+    workers: int = 1
+    """Processes sharing the listening sockets; 0 means one per CPU."""
+    shutdown_grace: float = 30.0
+    """Seconds in-flight transactions get to finish on SIGTERM/Ctrl-C."""
+
+
+@dataclass(frozen=True)
+class ListenerSettings:
+    smtp: str = DEV_LISTENERS["smtp"]
+    """MX: mail for local domains, never relays. "host:port"; "" disables."""
+    submission: str = DEV_LISTENERS["submission"]
+    """Submission with STARTTLS and AUTH (587-style)."""
+    submissions: str = DEV_LISTENERS["submissions"]
+    """Submission over implicit TLS (465-style)."""
+    http: str = DEV_LISTENERS["http"]
+    """HTTP: health and metrics now; the API and dashboard later."""
+
+
+@dataclass(frozen=True)
+class TlsSettings:
+    cert: str = "tls/cert.pem"
+    key: str = "tls/key.pem"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    max_message_size: int = 50 * 1024 * 1024
+    """Octets; advertised with SIZE."""
+    max_recipients: int = 1000
+    max_command_line: int = 2048
+    max_header_size: int = 1024 * 1024
+    """Submission reads the header section into memory to check it; this bounds it."""
+    max_errors: int = 10
+    command_timeout: float = 300.0
+    """Seconds to wait for a command (RFC 5321 4.5.3.2 asks for 5 minutes)."""
+    data_timeout: float = 600.0
+    """Seconds to wait for each piece of DATA/BDAT content."""
+    transaction_timeout: float = 1800.0
+    """Seconds one whole session may last at most."""
+    max_connections: int = 2000
+    max_connections_per_ip: int = 50
+    bare_newline: str = "reject"
+    """"reject" (550 5.6.11) or "normalize" (turn bare CR/LF into CRLF)."""
+    vrfy: bool = False
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    failure_delay: float = 1.0
+    """Seconds of delay after the first failed login; doubles with each further failure."""
+    failure_delay_max: float = 30.0
+    failure_window: float = 900.0
+    """Seconds after which an IP's or account's failure count is forgotten."""
+
+
+@dataclass(frozen=True)
+class SubmissionSettings:
+    allow_null_sender: bool = True
+    """Let authenticated users send with MAIL FROM:<> (bounces from applications)."""
+    domain_senders: bool = False
+    """Let every user send as any address of their own domain."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path
+    server: ServerSettings = field(default_factory=ServerSettings)
+    listeners: ListenerSettings = field(default_factory=ListenerSettings)
+    tls: TlsSettings = field(default_factory=TlsSettings)
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    submission: SubmissionSettings = field(default_factory=SubmissionSettings)
+
+    def path(self, relative: str) -> Path:
+        """A path from the config, resolved against the data directory."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.data_dir / p
+
+    def listener_addresses(self) -> dict[str, tuple[str, int]]:
+        """Enabled listeners as name -> (host, port)."""
+        out = {}
+        for f in dataclasses.fields(self.listeners):
+            value = getattr(self.listeners, f.name)
+            if value:
+                out[f.name] = parse_hostport(value, f"listeners.{f.name}")
+        return out
+
+
+SECTIONS: dict[str, type] = {
+    f.name: f.type if isinstance(f.type, type) else get_type_hints(Config)[f.name]
+    for f in dataclasses.fields(Config)
+    if f.name != "data_dir"
+}
+
+
+def parse_hostport(value: str, key: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"{key}: expected \"host:port\", got {value!r}")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    number = int(port)
+    if number > 65535:
+        raise ConfigError(f"{key}: port out of range: {number}")
+    return host, number
+
+
+def load(data_dir: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read DATA_DIR/postoffice.toml and the environment overrides."""
+    env = os.environ if environ is None else environ
+    path = data_dir / CONFIG_FILE
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no configuration (run `postoffice init --data {data_dir}`)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    _apply_env(raw, env)
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"{path}: unknown section [{name}]")
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: [{name}] must be a table")
+        sections[name] = _build(SECTIONS[name], value, name)
+    return Config(data_dir=data_dir, **sections)
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or "__" not in key:
+            continue
+        section, _, name = key[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in SECTIONS:
+            raise ConfigError(f"{key}: unknown section {section!r}")
+        raw.setdefault(section, {})[name] = _env_value(SECTIONS[section], name, value, key)
+
+
+def _env_value(cls: type, name: str, value: str, key: str) -> Any:
+    hints = get_type_hints(cls)
+    if name not in hints:
+        raise ConfigError(f"{key}: unknown setting {name!r}")
+    kind = hints[name]
+    try:
+        if kind is bool:
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("1", "true", "yes")
+        if kind in (int, float):
+            return kind(value)
+    except ValueError:
+        raise ConfigError(f"{key}: expected {kind.__name__}, got {value!r}") from None
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], section: str) -> Any:
+    hints = get_type_hints(cls)
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"[{section}] unknown setting {key!r}")
+        kind = hints[key]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            raise ConfigError(f"[{section}] {key}: expected {kind.__name__}, got {value!r}")
+        kwargs[key] = value
+    settings = cls(**kwargs)
+    _validate(settings, section)
+    return settings
+
+
+def _validate(settings: Any, section: str) -> None:
+    if isinstance(settings, SmtpSettings) and settings.bare_newline not in ("reject", "normalize"):
+        raise ConfigError(f"[{section}] bare_newline: expected \"reject\" or \"normalize\"")
+    if isinstance(settings, ServerSettings) and settings.workers < 0:
+        raise ConfigError(f"[{section}] workers: must be 0 (one per CPU) or more")
+    if isinstance(settings, ListenerSettings):
+        for f in dataclasses.fields(settings):
+            value = getattr(settings, f.name)
+            if value:
+                parse_hostport(value, f"listeners.{f.name}")
+
+
+def render(hostname: str, listeners: Mapping[str, str]) -> str:
+    """The postoffice.toml that `postoffice init` writes: every setting, with its default."""
+    lines = [
+        "# postoffice configuration. Paths are relative to this directory.",
+        "# Any key can be overridden by the environment: POSTOFFICE_<SECTION>__<KEY>.",
+        "",
+    ]
+    defaults: dict[str, Any] = {name: cls() for name, cls in SECTIONS.items()}
+    defaults["server"] = dataclasses.replace(defaults["server"], hostname=hostname)
+    defaults["listeners"] = ListenerSettings(**dict(listeners))
+    for name, settings in defaults.items():
+        lines.append(f"[{name}]")
+        docs = _field_docs(type(settings))
+        for f in dataclasses.fields(settings):
+            if f.name in docs:
+                lines.append(f"# {docs[f.name]}")
+            lines.append(f"{f.name} = {_toml_value(getattr(settings, f.name))}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _field_docs(cls: type) -> dict[str, str]:
+    """Attribute docstrings (the string under each field), read from the source."""
+    import ast
+    import inspect
+
+    try:
+        tree = ast.parse(inspect.getsource(cls))
+    except (OSError, TypeError):
+        return {}
+    docs: dict[str, str] = {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    for node, after in zip(body, body[1:], strict=False):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs

@@ -1,0 +1,77 @@
+"""A message being received: content streams into a blob, behind the headers we add.
+
+The trace header goes first. When `inspect` is given (submission), the header section is held
+in memory (at most `max_header_size` octets) until it is complete, so the MSA can check it and
+add missing fields before the rest streams through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from postoffice.message import headers
+from postoffice.proto.smtp.reply import Reply
+from postoffice.storage.interfaces import BlobWriter, PendingBlob
+
+# inspect(fields) -> (header lines to add, or a refusal reply)
+Inspector = Callable[[list[tuple[str, str]]], tuple[bytes, Reply | None]]
+
+HEADER_TOO_LARGE = Reply(552, "5.3.4", "Header section exceeds fixed limit")
+
+
+class Draft:
+    def __init__(
+        self,
+        writer: BlobWriter,
+        trace: bytes,
+        inspect: Inspector | None = None,
+        max_header_size: int = 1024 * 1024,
+    ) -> None:
+        self._writer = writer
+        self._inspect = inspect
+        self._max_header = max_header_size
+        self._held = bytearray()
+        self.refusal: Reply | None = None
+        """Set when the content was refused; the rest is then read and dropped."""
+        writer.write(trace)
+
+    def write(self, chunk: bytes) -> None:
+        if self.refusal is not None:
+            return
+        if self._inspect is None:
+            self._writer.write(chunk)
+            return
+        self._held += chunk
+        end = headers.header_end(bytes(self._held[: self._max_header + 4]))
+        if end < 0:
+            if len(self._held) > self._max_header:
+                self.refusal = HEADER_TOO_LARGE
+                self._held.clear()
+            return
+        self._release(end)
+
+    def _release(self, end: int) -> None:
+        assert self._inspect is not None
+        section = bytes(self._held[:end])
+        added, refusal = self._inspect(headers.parse_fields(section))
+        self._inspect = None
+        if refusal is not None:
+            self.refusal = refusal
+        else:
+            self._writer.write(added)
+            self._writer.write(bytes(self._held))
+        self._held.clear()
+
+    def finish(self) -> PendingBlob | None:
+        """The content, or None when it was refused (the reply is in `refusal`)."""
+        if self._inspect is not None and self.refusal is None:
+            # The message ended inside its header section (no body): inspect what there is.
+            if not self._held.endswith(b"\r\n"):
+                self._held += b"\r\n"
+            self._release(len(self._held))
+        if self.refusal is not None:
+            self._writer.abort()
+            return None
+        return self._writer.finish()
+
+    def abort(self) -> None:
+        self._writer.abort()

@@ -1,0 +1,229 @@
+"""The one way in: every message accepted over SMTP passes here, whatever the listener.
+
+The SMTP adapter asks this service about each envelope step and hands it the content; the
+service answers with replies and makes accepted messages durable through the group committer.
+Unauthenticated sessions are the MX (local delivery only); authenticated ones are submission
+(relay anywhere, MSA checks on the content)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from postoffice.clock import Clock
+from postoffice.config import Config
+from postoffice.message import trace
+from postoffice.message.envelope import Recipient
+from postoffice.pipeline.draft import Draft
+from postoffice.pipeline.session import SessionInfo, Transaction
+from postoffice.pipeline.submit import msa_inspector
+from postoffice.policy.recipients import Route, decide_recipient, split_address
+from postoffice.policy.senders import may_send_as
+from postoffice.proto.smtp.reply import Reply
+from postoffice.storage.interfaces import (
+    Acceptance,
+    BlobStore,
+    StorageError,
+    StoredMessage,
+    User,
+)
+from postoffice.storage.ids import new_message_id
+
+T = TypeVar("T")
+Runner = Callable[..., Awaitable[Any]]
+
+TEMPFAIL = Reply(451, "4.3.0", "Temporary local problem, please try again later")
+SENDER_OK = Reply(250, "2.1.0", "Sender OK")
+NOT_OWNER = Reply(553, "5.7.1", "Sender address not owned by the authenticated user")
+NULL_SENDER_REFUSED = Reply(553, "5.7.1", "Null sender not allowed for submission")
+
+
+class DirectoryCache:
+    """Domain and user lookups, cached for `ttl` seconds so RCPT does not hit the database
+    for every message; changes made with the CLI take effect within `ttl`."""
+
+    def __init__(self, run: Runner, ttl: float = 5.0) -> None:
+        self._run = run
+        self._ttl = ttl
+        self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
+
+    async def _get(self, kind: str, key: str, method: str) -> Any:
+        now = time.monotonic()
+        hit = self._entries.get((kind, key))
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        value = await self._run(method, key)
+        if len(self._entries) > 100_000:
+            self._entries.clear()
+        self._entries[(kind, key)] = (now + self._ttl, value)
+        return value
+
+    async def is_local_domain(self, domain: str) -> bool:
+        return bool(await self._get("domain", domain, "is_local_domain"))
+
+    async def user(self, address: str) -> User | None:
+        user: User | None = await self._get("user", address.lower(), "get_user")
+        return user
+
+    def cached_user(self, address: str) -> User | None:
+        """The user as last looked up, without I/O (None if never looked up)."""
+        hit = self._entries.get(("user", address.lower()))
+        return hit[1] if hit else None
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        clock: Clock,
+        blobs: BlobStore,
+        directory: DirectoryCache,
+        commit: Callable[[Any, Acceptance], Awaitable[None]],
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._blobs = blobs
+        self._directory = directory
+        self._commit = commit
+        self.hostname = config.server.hostname
+
+    async def mail_from(self, session: SessionInfo, address: str) -> Reply:
+        if session.auth_identity is None:
+            return SENDER_OK
+        if address == "":
+            return SENDER_OK if self._config.submission.allow_null_sender else NULL_SENDER_REFUSED
+        return SENDER_OK if await self._may_use(session.auth_identity, address) else NOT_OWNER
+
+    async def _may_use(self, login: str, address: str) -> bool:
+        user = await self._directory.user(login)
+        allowed = user.allowed_senders if user else ()
+        return may_send_as(
+            login, address, allowed, domain_senders=self._config.submission.domain_senders
+        )
+
+    async def rcpt_to(
+        self,
+        session: SessionInfo,
+        txn: Transaction,
+        address: str,
+        params: dict[str, str | None],
+        source_route: bool,
+    ) -> Reply:
+        _, domain = split_address(address)
+        try:
+            local_domain = bool(domain) and await self._directory.is_local_domain(domain)
+            local_user = local_domain and await self._directory.user(address) is not None
+        except StorageError:
+            return TEMPFAIL
+        decision = decide_recipient(
+            address,
+            source_route=source_route,
+            local_domain=local_domain,
+            local_user=local_user,
+            authenticated=session.auth_identity is not None,
+        )
+        if decision.route is Route.LOCAL:
+            if address.lower() not in txn.local:
+                txn.local.append(address.lower())
+        elif decision.route is Route.RELAY:
+            notify = params.get("NOTIFY")
+            txn.relay.append(
+                Recipient(
+                    address=address,
+                    notify=tuple(notify.upper().split(",")) if notify else (),
+                    orcpt=params.get("ORCPT"),
+                )
+            )
+        return Reply(decision.code, decision.status, decision.text)
+
+    def start_data(self, session: SessionInfo, txn: Transaction) -> tuple[str, float, Draft]:
+        """(queue id, timestamp, draft) for the content about to arrive."""
+        now = self._clock.now()
+        queue_id = new_message_id(now)
+        recipients = txn.local + [r.address for r in txn.relay]
+        received = trace.received(
+            helo=session.helo,
+            client_ip=session.client_ip,
+            by=self.hostname,
+            protocol=trace.with_protocol(
+                session.esmtp,
+                bool(session.tls),
+                session.auth_identity is not None,
+                "SMTPUTF8" in txn.params,
+            ),
+            queue_id=queue_id,
+            timestamp=now,
+            recipient=recipients[0] if len(recipients) == 1 else None,
+            tls=session.tls,
+            auth=session.auth_identity,
+        )
+        inspect = None
+        if session.auth_identity is not None:
+            login = session.auth_identity
+            inspect = msa_inspector(
+                queue_id=queue_id,
+                hostname=self.hostname,
+                timestamp=now,
+                may_use=self._sync_may_use(login),
+            )
+        draft = Draft(
+            self._blobs.writer(),
+            received,
+            inspect=inspect,
+            max_header_size=self._config.smtp.max_header_size,
+        )
+        return queue_id, now, draft
+
+    def _sync_may_use(self, login: str) -> Callable[[str], bool]:
+        # The user was looked up at MAIL FROM, so the cache answers without I/O; the header
+        # check runs inside Draft.write, which is synchronous.
+        user = self._directory.cached_user(login)
+        allowed = user.allowed_senders if user else ()
+        domain_senders = self._config.submission.domain_senders
+
+        def may_use(address: str) -> bool:
+            return may_send_as(login, address, allowed, domain_senders=domain_senders)
+
+        return may_use
+
+    async def end_data(
+        self,
+        session: SessionInfo,
+        txn: Transaction,
+        queue_id: str,
+        timestamp: float,
+        draft: Draft,
+    ) -> Reply:
+        pending = draft.finish()
+        if pending is None:
+            assert draft.refusal is not None
+            return draft.refusal
+        params = txn.params
+        message = StoredMessage(
+            id=queue_id,
+            blob=pending.digest,
+            size=pending.size,
+            received_at=timestamp,
+            source=session.listener,
+            mail_from=txn.mail_from,
+            client_ip=session.client_ip,
+            helo=session.helo,
+            auth_identity=session.auth_identity,
+            body=(params.get("BODY") or "7BIT").upper(),
+            smtputf8="SMTPUTF8" in params,
+            ret=(params.get("RET") or "").upper() or None,
+            envid=params.get("ENVID"),
+        )
+        acceptance = Acceptance(message=message, local=tuple(txn.local), relay=tuple(txn.relay))
+        try:
+            await self._commit(pending, acceptance)
+        except StorageError:
+            self._blobs.discard(pending)
+            return TEMPFAIL
+        except OSError:
+            # Disk full, I/O error: nothing was acknowledged, the client retries.
+            self._blobs.discard(pending)
+            return TEMPFAIL
+        return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")

@@ -1,0 +1,38 @@
+"""What the pipeline knows about the SMTP session a message arrives in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from postoffice.message.envelope import Recipient
+
+
+@dataclass
+class SessionInfo:
+    """Filled in by the server adapter as the session goes on."""
+
+    listener: str
+    """"smtp" (MX), "submission" or "submissions"."""
+    client_ip: str
+    client_port: int
+    helo: str = ""
+    esmtp: bool = False
+    tls: str = ""
+    """"TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is up, else ""."""
+    auth_identity: str | None = None
+
+
+@dataclass
+class Transaction:
+    """One MAIL..DATA transaction: the envelope as it is accepted, piece by piece."""
+
+    mail_from: str
+    params: dict[str, str | None] = field(default_factory=dict)
+    local: list[str] = field(default_factory=list)
+    """Accepted local recipients (mailbox addresses)."""
+    relay: list[Recipient] = field(default_factory=list)
+    """Accepted remote recipients, for the outbound queue."""
+
+    @property
+    def recipient_count(self) -> int:
+        return len(self.local) + len(self.relay)

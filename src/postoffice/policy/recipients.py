@@ -1,0 +1,64 @@
+"""Who may receive through which door: the anti-relay rules of the MX and submission listeners."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Route(enum.Enum):
+    LOCAL = "local"
+    """A mailbox on this server."""
+    RELAY = "relay"
+    """Queued for outbound delivery."""
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class RecipientDecision:
+    route: Route
+    code: int = 250
+    status: str = "2.1.5"
+    text: str = "Recipient OK"
+
+
+RELAY_DENIED = RecipientDecision(Route.REFUSE, 554, "5.7.1", "Relay access denied")
+
+
+def split_address(address: str) -> tuple[str, str]:
+    """(local part, lower-case domain); the domain is "" when missing."""
+    local, sep, domain = address.rpartition("@")
+    if not sep:
+        return address, ""
+    return local, domain.lower().rstrip(".")
+
+
+def routing_tricks(local: str) -> bool:
+    """Percent-hack ("user%other@us"), bang paths ("other!user@us") or a quoted "@"."""
+    return any(ch in local for ch in "%!@")
+
+
+def decide_recipient(
+    address: str,
+    *,
+    source_route: bool,
+    local_domain: bool,
+    local_user: bool,
+    authenticated: bool,
+) -> RecipientDecision:
+    """The reply to RCPT TO, given what the store says about the address.
+
+    Unauthenticated sessions (the MX) take mail only for existing local mailboxes and refuse
+    anything that looks like a relay request, including percent-hack and source-route forms.
+    Authenticated sessions (submission) may send anywhere; local recipients are delivered
+    directly."""
+    local, domain = split_address(address)
+    if not domain or not local:
+        return RecipientDecision(Route.REFUSE, 501, "5.1.3", "Bad recipient address syntax")
+    if not authenticated and (source_route or routing_tricks(local) or not local_domain):
+        return RELAY_DENIED
+    if local_domain:
+        if local_user:
+            return RecipientDecision(Route.LOCAL)
+        return RecipientDecision(Route.REFUSE, 550, "5.1.1", "No such user here")
+    return RecipientDecision(Route.RELAY)

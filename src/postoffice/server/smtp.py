@@ -1,0 +1,346 @@
+"""asyncio adapter around the SMTP server core: sockets, TLS, timeouts and limits.
+
+One `SmtpSession` per connection: the protocol callbacks feed bytes to the core and wake the
+session coroutine, which takes events from the core, asks the intake service, and writes the
+replies. Everything about the wire format lives in proto/smtp; everything about what to accept
+lives in pipeline/ and policy/."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from postoffice.credentials import verify_password
+from postoffice.pipeline.draft import Draft
+from postoffice.pipeline.intake import Intake
+from postoffice.pipeline.session import SessionInfo, Transaction
+from postoffice.proto.smtp import events as ev
+from postoffice.proto.smtp.reply import Reply
+from postoffice.proto.smtp.server import ServerConfig, ServerConnection
+from postoffice.server import tls as tlsinfo
+from postoffice.server.limits import AuthThrottle, ConnectionLimiter
+
+log = logging.getLogger("postoffice.smtp")
+
+READ_HIGH_WATER = 256 * 1024
+"""Stop reading from a client that pipelines more than this ahead of our replies."""
+
+TIMEOUT = Reply(421, "4.4.2", "Timeout, closing connection")
+SHUTDOWN = Reply(421, "4.3.2", "Service shutting down, try again later")
+AUTH_OK = Reply(235, "2.7.0", "Authentication successful")
+AUTH_FAILED = Reply(535, "5.7.8", "Authentication credentials invalid")
+AUTH_TEMPFAIL = Reply(454, "4.7.0", "Temporary authentication failure")
+
+
+@dataclass(frozen=True)
+class ListenerContext:
+    """Shared by every session of one listener."""
+
+    name: str
+    """"smtp", "submission" or "submissions"."""
+    core_config: ServerConfig
+    intake: Intake
+    limiter: ConnectionLimiter
+    throttle: AuthThrottle
+    lookup_password_hash: Callable[[str], Awaitable[str | None]]
+    tls_context: ssl.SSLContext | None
+    command_timeout: float
+    data_timeout: float
+    session_timeout: float
+    implicit_tls: bool = False
+
+
+class SmtpSession(asyncio.Protocol):
+    def __init__(self, ctx: ListenerContext, sessions: set[SmtpSession]) -> None:
+        self.ctx = ctx
+        self._sessions = sessions
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+        self._draining = False
+        self._paused = False
+        self._buffered = 0
+        self.conn: ServerConnection | None = None
+        self.info: SessionInfo | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._txn: Transaction | None = None
+        self._draft: Draft | None = None
+        self._queue_id = ""
+        self._timestamp = 0.0
+
+    # -- asyncio.Protocol callbacks -------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
+        self.info = SessionInfo(self.ctx.name, str(peer[0]), int(peer[1]))
+        if self.ctx.implicit_tls:
+            self.info.tls = tlsinfo.describe(transport.get_extra_info("ssl_object"))
+        self.conn = ServerConnection(self.ctx.core_config)
+        self._sessions.add(self)
+        self._task = self._loop.create_task(self._run())
+
+    def data_received(self, data: bytes) -> None:
+        assert self.conn is not None and self._transport is not None
+        self.conn.receive_data(data)
+        self._buffered += len(data)
+        if self._buffered > READ_HIGH_WATER and not self._paused:
+            self._paused = True
+            self._transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        if self.conn is not None:
+            self.conn.receive_eof()
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._wake()
+
+    # -- session coroutine ----------------------------------------------------------------
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def drain(self) -> None:
+        """Ask the session to end after its current transaction (shutdown)."""
+        self._draining = True
+        self._wake()
+
+    def abort(self) -> None:
+        """Drop the connection now (shutdown grace period over)."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    async def _wait_for_input(self, timeout: float) -> bool:
+        """Wait for bytes (or close); False on timeout."""
+        if self._paused and self._transport is not None:
+            self._paused = False
+            self._buffered = 0
+            self._transport.resume_reading()
+        self._buffered = 0
+        self._waiter = self._loop.create_future()
+        timer = self._loop.call_later(timeout, self._waiter.cancel)
+        try:
+            await self._waiter
+            return True
+        except asyncio.CancelledError:
+            if self._waiter.cancelled() and not self._task_cancelling():
+                return False
+            raise
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _task_cancelling(self) -> bool:
+        task = asyncio.current_task()
+        return bool(task and task.cancelling())
+
+    def _flush(self) -> None:
+        assert self.conn is not None and self._transport is not None
+        out = self.conn.data_to_send()
+        if out and not self._closed:
+            self._transport.write(out)
+
+    def _close(self) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.close()
+
+    async def _run(self) -> None:
+        assert self.info is not None and self.conn is not None
+        refusal = self.ctx.limiter.acquire(self.info.client_ip)
+        try:
+            if refusal is not None:
+                self.conn.greet(Reply(421, "4.7.0", "Too many connections, try again later"))
+                self._flush()
+                return
+            try:
+                await asyncio.wait_for(self._serve(), self.ctx.session_timeout)
+            except TimeoutError:
+                self._reply_and_close(TIMEOUT)
+        except Exception:
+            log.exception("session with %s failed", self.info.client_ip)
+            self._reply_and_close(Reply(421, "4.3.0", "Internal error, closing connection"))
+        finally:
+            if refusal is None:
+                self.ctx.limiter.release(self.info.client_ip)
+            self._abort_draft()
+            self._sessions.discard(self)
+            self._close()
+
+    def _reply_and_close(self, reply: Reply) -> None:
+        if self._transport is not None and not self._closed:
+            self._transport.write(reply.render())
+
+    async def _serve(self) -> None:
+        conn = self.conn
+        info = self.info
+        assert conn is not None and info is not None
+        ctx = self.ctx
+        conn.greet(Reply(220, "", f"{ctx.core_config.hostname} ESMTP postoffice"))
+        in_content = False
+        while True:
+            event = conn.next_event()
+            if event is ev.NEED_DATA:
+                self._flush()
+                if self._closed:
+                    return
+                if self._draining and self._txn is None:
+                    self._reply_and_close(SHUTDOWN)
+                    return
+                timeout = ctx.data_timeout if in_content else ctx.command_timeout
+                if not await self._wait_for_input(timeout):
+                    self._reply_and_close(TIMEOUT)
+                    return
+                continue
+            if isinstance(event, ev.DataChunk):
+                in_content = True
+                if self._draft is None:
+                    self._start_draft()
+                assert self._draft is not None
+                self._draft.write(event.data)
+                continue
+            in_content = False
+            if isinstance(event, ev.Closed):
+                self._flush()
+                return
+            reply = await self._handle(event)
+            if reply is not None:
+                conn.send(reply)
+                if isinstance(event, ev.StartTls) and reply.code == 220:
+                    self._flush()
+                    if not await self._start_tls():
+                        return
+                elif isinstance(event, ev.DataStart) and reply.code == 354:
+                    in_content = True
+
+    async def _handle(self, event: ev.Event) -> Reply | None:
+        conn, info, ctx = self.conn, self.info, self.ctx
+        assert conn is not None and info is not None
+        if isinstance(event, ev.Hello):
+            info.helo = event.domain
+            info.esmtp = event.verb != "HELO"
+            self._end_transaction()
+            return conn.hello_reply(f"{ctx.core_config.hostname} Hello {event.domain}")
+        if isinstance(event, ev.MailFrom):
+            reply = await ctx.intake.mail_from(info, event.address)
+            if reply.positive:
+                self._txn = Transaction(event.address, dict(event.params))
+            return reply
+        if isinstance(event, ev.RcptTo):
+            assert self._txn is not None
+            return await ctx.intake.rcpt_to(
+                info, self._txn, event.address, dict(event.params), event.source_route
+            )
+        if isinstance(event, ev.DataStart):
+            self._start_draft()
+            return Reply(354, "", "End data with <CR><LF>.<CR><LF>")
+        if isinstance(event, ev.BdatChunkEnd):
+            return Reply(250, "2.0.0", f"{event.size} octets received")
+        if isinstance(event, ev.DataEnd):
+            return await self._finish_message()
+        if isinstance(event, ev.DataRejected):
+            self._end_transaction()
+            return None
+        if isinstance(event, ev.Reset):
+            self._end_transaction()
+            return None
+        if isinstance(event, ev.StartTls):
+            if ctx.tls_context is None:
+                return Reply(454, "4.7.0", "TLS not available")
+            return Reply(220, "2.0.0", "Ready to start TLS")
+        if isinstance(event, ev.AuthCredentials):
+            return await self._authenticate(event)
+        if isinstance(event, ev.Verify):
+            return Reply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery")
+        raise AssertionError(f"unhandled SMTP event {event!r}")
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def _start_draft(self) -> None:
+        assert self.info is not None and self._txn is not None
+        self._abort_draft()
+        self._queue_id, self._timestamp, self._draft = self.ctx.intake.start_data(
+            self.info, self._txn
+        )
+
+    async def _finish_message(self) -> Reply:
+        assert self.info is not None and self._txn is not None
+        if self._draft is None:  # BDAT 0 LAST: an empty message
+            self._start_draft()
+        assert self._draft is not None
+        draft, self._draft = self._draft, None
+        try:
+            return await self.ctx.intake.end_data(
+                self.info, self._txn, self._queue_id, self._timestamp, draft
+            )
+        finally:
+            self._txn = None
+
+    def _abort_draft(self) -> None:
+        if self._draft is not None:
+            self._draft.abort()
+            self._draft = None
+
+    def _end_transaction(self) -> None:
+        self._abort_draft()
+        self._txn = None
+
+    # -- TLS and AUTH ---------------------------------------------------------------------
+
+    async def _start_tls(self) -> bool:
+        assert self._transport is not None and self.conn is not None and self.info is not None
+        assert self.ctx.tls_context is not None
+        try:
+            transport = await self._loop.start_tls(
+                self._transport,
+                self,
+                self.ctx.tls_context,
+                server_side=True,
+                ssl_handshake_timeout=min(60.0, self.ctx.command_timeout),
+            )
+        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
+            log.info("TLS handshake with %s failed: %s", self.info.client_ip, exc)
+            self._closed = True
+            return False
+        if transport is None:
+            self._closed = True
+            return False
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self.info.tls = tlsinfo.describe(transport.get_extra_info("ssl_object"))
+        self.info.helo = ""
+        self.conn.tls_started()
+        return True
+
+    async def _authenticate(self, event: ev.AuthCredentials) -> Reply:
+        assert self.info is not None
+        throttle = self.ctx.throttle
+        ip, user = self.info.client_ip, event.username
+        try:
+            stored = await self.ctx.lookup_password_hash(user)
+        except Exception:
+            log.exception("password lookup failed")
+            return AUTH_TEMPFAIL
+        ok = (
+            stored is not None
+            and (not event.authzid or event.authzid.lower() == user.lower())
+            and await self._loop.run_in_executor(None, verify_password, event.password, stored)
+        )
+        if not ok:
+            # Each failure from this address or against this account answers more slowly.
+            throttle.failed(ip, user)
+            log.info("AUTH failed for %r from %s", user, ip)
+            await asyncio.sleep(throttle.delay(ip, user))
+            return AUTH_FAILED
+        throttle.succeeded(ip, user)
+        self.info.auth_identity = user.lower()
+        return AUTH_OK

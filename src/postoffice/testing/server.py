@@ -1,0 +1,116 @@
+"""Run a real `postoffice serve` in a child process, for tests, benchmarks and demos."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def postoffice(*args: str, data: Path, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run one `postoffice` command with this interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "postoffice", *args, "--data", str(data)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=120,
+    )
+
+
+@dataclass
+class ServerProcess:
+    """A data directory plus a serving process; use as a context manager."""
+
+    data: Path
+    domain: str = "example.test"
+    config: dict[str, dict[str, object]] = field(default_factory=dict)
+    """Settings written into postoffice.toml before start: {"smtp": {"max_recipients": 5}}."""
+    process: subprocess.Popen[bytes] | None = None
+    listeners: dict[str, dict[str, object]] = field(default_factory=dict)
+
+    def init(self) -> None:
+        if not (self.data / "postoffice.toml").exists():
+            postoffice("init", "--domain", self.domain, "--ports", "any", data=self.data)
+        self._apply_config()
+
+    def _apply_config(self) -> None:
+        if not self.config:
+            return
+        import tomllib
+
+        path = self.data / "postoffice.toml"
+        document = tomllib.loads(path.read_text())
+        for section, values in self.config.items():
+            document.setdefault(section, {}).update(values)
+        lines = []
+        for section, values in document.items():
+            lines.append(f"[{section}]")
+            for key, value in values.items():
+                lines.append(f"{key} = {json.dumps(value)}")
+            lines.append("")
+        path.write_text("\n".join(lines))
+
+    def add_user(self, address: str, password: str, *extra: str) -> None:
+        postoffice("user", "add", address, "--password-stdin", *extra, data=self.data, stdin=password + "\n")
+
+    def start(self, timeout: float = 30.0) -> None:
+        listeners = self.data / "run" / "listeners.json"
+        listeners.unlink(missing_ok=True)
+        log = open(self.data / "serve.log", "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "postoffice", "serve", "--data", str(self.data)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"postoffice serve exited: {self.log_text()[-2000:]}")
+            if listeners.exists():
+                self.listeners = json.loads(listeners.read_text())["listeners"]
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise TimeoutError("postoffice serve did not start listening")
+
+    def address(self, name: str) -> tuple[str, int]:
+        entry = self.listeners[name]
+        return str(entry["host"]), int(entry["port"])  # type: ignore[call-overload]
+
+    def log_text(self) -> str:
+        try:
+            return (self.data / "serve.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, for durability tests."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> ServerProcess:
+        self.init()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

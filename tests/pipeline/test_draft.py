@@ -1,0 +1,101 @@
+import hashlib
+from pathlib import Path
+
+from postoffice.pipeline.draft import Draft
+from postoffice.pipeline.submit import msa_inspector
+from postoffice.proto.smtp.reply import Reply
+
+
+class MemoryWriter:
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.aborted = False
+        self.finished = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    def finish(self):  # noqa: ANN201
+        self.finished = True
+        data = bytes(self.data)
+
+        class Pending:
+            digest = hashlib.sha256(data).hexdigest()
+            size = len(data)
+        return Pending()
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def inspector(allowed=("bob@example.test",)):  # noqa: ANN001, ANN201
+    return msa_inspector(queue_id="QID", hostname="mx.example.test", timestamp=0.0,
+                         may_use=lambda a: a.lower() in allowed)
+
+
+def feed(draft: Draft, data: bytes, step: int) -> None:
+    for i in range(0, len(data), step):
+        draft.write(data[i:i + step])
+
+
+def test_mx_draft_streams_behind_trace() -> None:
+    w = MemoryWriter()
+    d = Draft(w, b"Received: x\r\n")
+    feed(d, b"Subject: hi\r\n\r\nbody\r\n", 3)
+    assert d.finish() is not None
+    assert bytes(w.data) == b"Received: x\r\nSubject: hi\r\n\r\nbody\r\n"
+
+
+def test_submission_adds_date_and_message_id_when_missing() -> None:
+    for step in (1, 7, 1000):
+        w = MemoryWriter()
+        d = Draft(w, b"Received: x\r\n", inspect=inspector())
+        feed(d, b"From: Bob <bob@example.test>\r\nSubject: hi\r\n\r\nbody\r\n", step)
+        assert d.finish() is not None
+        text = bytes(w.data)
+        assert text.startswith(b"Received: x\r\nDate: Thu, 01 Jan 1970 00:00:00 +0000\r\n"
+                               b"Message-ID: <QID@mx.example.test>\r\nFrom: Bob")
+        assert text.endswith(b"\r\n\r\nbody\r\n")
+
+
+def test_submission_keeps_existing_date_and_message_id() -> None:
+    w = MemoryWriter()
+    d = Draft(w, b"", inspect=inspector())
+    msg = b"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <a@b>\r\nFrom: bob@example.test\r\n\r\nx\r\n"
+    d.write(msg)
+    assert d.finish() is not None
+    assert bytes(w.data) == msg
+
+
+def test_submission_refuses_missing_invalid_or_foreign_from() -> None:
+    cases = {
+        b"Subject: no from\r\n\r\nbody\r\n": "no valid From",
+        b"From: nonsense\r\n\r\nbody\r\n": "no valid From",
+        b"From: a@b.example\r\nFrom: c@d.example\r\n\r\n": "more than one From",
+        b"From: Eve <eve@example.test>\r\n\r\nbody\r\n": "may not send as From <eve@example.test>",
+    }
+    for message, text in cases.items():
+        w = MemoryWriter()
+        d = Draft(w, b"", inspect=inspector())
+        d.write(message)
+        assert d.finish() is None
+        assert isinstance(d.refusal, Reply)
+        assert (d.refusal.code, d.refusal.status) == (550, "5.7.1")
+        assert text in d.refusal.text
+        assert w.aborted
+
+
+def test_header_only_message_is_inspected() -> None:
+    w = MemoryWriter()
+    d = Draft(w, b"", inspect=inspector())
+    d.write(b"From: bob@example.test\r\nSubject: s")
+    assert d.finish() is not None
+    assert bytes(w.data).endswith(b"From: bob@example.test\r\nSubject: s\r\n")
+
+
+def test_oversized_header_section_is_refused(tmp_path: Path) -> None:
+    w = MemoryWriter()
+    d = Draft(w, b"", inspect=inspector(), max_header_size=100)
+    feed(d, b"X-Long: " + b"a" * 200 + b"\r\n\r\nbody\r\n", 10)
+    assert d.finish() is None
+    assert d.refusal is not None and d.refusal.code == 552
