@@ -126,7 +126,7 @@ def test_hold_instance_keeps_every_message(postfix_peer: None) -> None:
         counts = pf.queue_counts()
         assert counts["hold"] == 3
         assert counts["deferred"] == counts["active"] == counts["incoming"] == 0
-        assert "Client host triggers HOLD action" in pf.log_text()
+        assert pf.wait_for_log("Client host triggers HOLD action", timeout=10), pf.log_tail()
         root = pf.root
         assert root is not None and root.exists()
     assert pf.root is None and not root.exists(), "stop() removes the temporary directory"
@@ -152,7 +152,7 @@ def test_relay_instance_delivers_to_our_sink(postfix_peer: None) -> None:
         assert b"\r\n.leading dot\r\n" in msg.data
         assert b"Received: from " in msg.data  # Postfix added its trace header
         assert pf.wait_for_queue_empty(timeout=10), pf.queue_counts()
-        assert "status=sent" in pf.log_text()
+        assert pf.wait_for_log("status=sent", timeout=10), pf.log_tail()
 
 
 def test_require_peer_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -163,7 +163,7 @@ def test_require_peer_skips_or_fails(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(peers.REQUIRE_ENV, "1")
     with pytest.raises(pytest.fail.Exception, match="not installed"):
         peers.require_peer("postfix", missing)
-    assert peers.require_peer("sh") .endswith("/sh")
+    assert peers.require_peer("sh").endswith("/sh")
 
 
 def test_instance_needs_exactly_one_mode() -> None:

@@ -1,0 +1,57 @@
+"""Storage: the Protocols callers depend on, and `open_store` for the embedded backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from postoffice.storage.interfaces import (
+    Acceptance,
+    AlreadyExists,
+    BlobStore,
+    BlobWriter,
+    Domain,
+    Folder,
+    InUse,
+    MailboxEntry,
+    NotFound,
+    PendingBlob,
+    QueueItem,
+    StorageError,
+    Store,
+    StoredMessage,
+    User,
+)
+
+__all__ = [
+    "Acceptance",
+    "AlreadyExists",
+    "BlobStore",
+    "BlobWriter",
+    "Domain",
+    "Folder",
+    "InUse",
+    "MailboxEntry",
+    "NotFound",
+    "PendingBlob",
+    "QueueItem",
+    "StorageError",
+    "Store",
+    "StoredMessage",
+    "User",
+    "open_store",
+]
+
+
+def open_store(data_dir: Path) -> Store:
+    """The embedded store in `data_dir`: directories created, migrations applied, temporary
+    files of dead processes removed."""
+    from postoffice.storage.sqlite import SqliteStore
+
+    store = SqliteStore(data_dir)
+    try:
+        store.migrate()
+        store.blobs.clean_temp()
+    except BaseException:
+        store.close()
+        raise
+    return store

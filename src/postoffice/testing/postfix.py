@@ -415,6 +415,15 @@ class PostfixInstance:
         except (OSError, PostfixError):
             return ""
 
+    def wait_for_log(self, text: str, timeout: float) -> bool:
+        """Wait until ``text`` appears in the mail log (postlogd writes asynchronously)."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def log_tail(self, lines: int = 40) -> str:
         """The last ``lines`` lines of the mail log (for error messages)."""
         return "\n".join(self.log_text().splitlines()[-lines:])

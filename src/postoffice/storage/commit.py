@@ -1,0 +1,251 @@
+"""GroupCommitter: the asyncio side of the durable hot path.
+
+One dedicated thread owns a Store (SQLite connections are per thread). Sessions call
+`await commit(pending, acceptance)`; the thread takes everything that queued up while it was
+busy as the next batch (up to `max_batch`) and makes it durable with one `Store.accept`: one
+WAL fsync and one round of file fsyncs for the whole batch. No timer: under light load a batch
+is a single message and commits at once; under heavy load batches grow by themselves.
+
+Outcomes: when the batch fails for a reason of one acceptance (NotFound: a mailbox removed
+since RCPT; AlreadyExists; ValueError), the thread retries the batch's acceptances one by one so
+each caller gets its own answer. Any other StorageError (disk, database) fails the whole batch;
+every caller gets it and answers 451 4.3.0. The temporary files of acceptances that failed are
+discarded by the committer: after `commit()` is called the pending blob belongs to it.
+
+A caller cancelled while waiting does not withdraw its acceptance: it may still be committed.
+
+`run(fn, *args)` runs any other Store call on the same thread, so lookups never block the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from postoffice.storage.interfaces import (
+    Acceptance,
+    AlreadyExists,
+    BlobStore,
+    NotFound,
+    PendingBlob,
+    StorageError,
+    Store,
+)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_ITEM_ERRORS = (NotFound, AlreadyExists, ValueError, TypeError)
+"""Errors caused by one acceptance rather than by the store: worth retrying the others."""
+
+
+@dataclass(frozen=True)
+class CommitStats:
+    batches: int
+    """Store.accept calls that committed (retries of single acceptances included)."""
+    acceptances: int
+    """Acceptances committed."""
+    largest_batch: int
+
+
+@dataclass(frozen=True)
+class _Job:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+@dataclass(frozen=True)
+class _Commit(_Job):
+    pending: PendingBlob
+    acceptance: Acceptance
+
+
+@dataclass(frozen=True)
+class _Call(_Job):
+    fn: Callable[[Store], Any]
+
+
+class GroupCommitter:
+    def __init__(
+        self,
+        store_factory: Callable[[], Store],
+        *,
+        max_batch: int = 256,
+        name: str = "postoffice-store",
+    ) -> None:
+        self._factory = store_factory
+        self._max_batch = max_batch
+        self._name = name
+        self._cond = threading.Condition()
+        self._commits: deque[_Commit] = deque()
+        self._calls: deque[_Call] = deque()
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._store: Store | None = None
+        self._start_error: BaseException | None = None
+        self._batches = self._acceptances = self._largest = 0
+
+    # lifecycle
+
+    def start(self) -> None:
+        """Start the thread and open the store on it; raises what the store factory raised."""
+        if self._thread is not None:
+            raise RuntimeError("GroupCommitter already started")
+        self._thread = threading.Thread(target=self._main, name=self._name, daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            self._thread.join()
+            raise self._start_error
+
+    async def close(self) -> None:
+        """Finish every pending commit and call, then close the store."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    @property
+    def blobs(self) -> BlobStore:
+        """The store's BlobStore, for writing message content on the event loop."""
+        if self._store is None:
+            raise RuntimeError("GroupCommitter not started")
+        return self._store.blobs
+
+    @property
+    def stats(self) -> CommitStats:
+        with self._cond:
+            return CommitStats(self._batches, self._acceptances, self._largest)
+
+    # the asyncio side
+
+    async def commit(self, pending: PendingBlob, acceptance: Acceptance) -> None:
+        """Resolves when the batch holding this acceptance is durable; raises StorageError
+        (or the acceptance's own error) otherwise."""
+        loop = asyncio.get_running_loop()
+        job = _Commit(loop, loop.create_future(), pending, acceptance)
+        self._submit(self._commits, job)
+        await job.future
+
+    async def run(
+        self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(store, *args, **kwargs)` on the store's thread."""
+        loop = asyncio.get_running_loop()
+        job = _Call(loop, loop.create_future(), lambda store: fn(store, *args, **kwargs))
+        self._submit(self._calls, job)
+        result: T = await job.future
+        return result
+
+    def _submit(self, queue: deque[Any], job: _Job) -> None:
+        with self._cond:
+            if self._closing or self._thread is None or self._start_error is not None:
+                raise StorageError("the store is closed")
+            queue.append(job)
+            self._cond.notify()
+
+    # the store's thread
+
+    def _main(self) -> None:
+        try:
+            store = self._factory()
+        except BaseException as exc:
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._store = store
+        self._ready.set()
+        try:
+            while True:
+                with self._cond:
+                    while not (self._commits or self._calls or self._closing):
+                        self._cond.wait()
+                    if not (self._commits or self._calls):
+                        break  # closing, and nothing left
+                    calls = list(self._calls)
+                    self._calls.clear()
+                    batch = [
+                        self._commits.popleft()
+                        for _ in range(min(len(self._commits), self._max_batch))
+                    ]
+                for call in calls:
+                    _deliver([(call, *_outcome(call.fn, store))])
+                if batch:
+                    self._accept(store, batch)
+        finally:
+            with self._cond:
+                self._closing = True
+                leftover = [*self._calls, *self._commits]
+                self._calls.clear()
+                self._commits.clear()
+            _deliver([(job, None, StorageError("the store is closed")) for job in leftover])
+            store.close()
+
+    def _accept(self, store: Store, batch: list[_Commit]) -> None:
+        outcomes: list[tuple[_Job, Any, BaseException | None]]
+        error = self._try_accept(store, batch)
+        if error is None:
+            outcomes = [(job, None, None) for job in batch]
+        elif len(batch) > 1 and isinstance(error, _ITEM_ERRORS):
+            outcomes = [(job, None, self._try_accept(store, [job])) for job in batch]
+        else:
+            outcomes = [(job, None, error) for job in batch]
+        _discard_failed(store, outcomes)
+        _deliver(outcomes)
+
+    def _try_accept(self, store: Store, jobs: Sequence[_Commit]) -> Exception | None:
+        try:
+            store.accept([(job.pending, job.acceptance) for job in jobs])
+        except Exception as exc:
+            return exc
+        with self._cond:
+            self._batches += 1
+            self._acceptances += len(jobs)
+            self._largest = max(self._largest, len(jobs))
+        return None
+
+
+def _outcome(fn: Callable[[Store], Any], store: Store) -> tuple[Any, BaseException | None]:
+    try:
+        return fn(store), None
+    except Exception as exc:
+        return None, exc
+
+
+def _discard_failed(store: Store, outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """Remove the temporary files of failed acceptances (unless shared with a committed one)."""
+    kept = {id(job.pending) for job, _, error in outcomes if error is None and isinstance(job, _Commit)}
+    for job, _, error in outcomes:
+        if error is not None and isinstance(job, _Commit) and id(job.pending) not in kept:
+            try:
+                store.blobs.discard(job.pending)
+            except Exception:  # noqa: BLE001 - best effort; clean_temp catches the rest
+                pass
+
+
+def _deliver(outcomes: Sequence[tuple[_Job, Any, BaseException | None]]) -> None:
+    """Resolve futures on their loops, one wake-up per loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, items in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_resolve, items)
+        except RuntimeError:
+            pass  # the loop is closed: nobody is waiting any more
+
+
+def _resolve(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    for job, result, error in outcomes:
+        if job.future.done():
+            continue  # the caller was cancelled
+        if error is None:
+            job.future.set_result(result)
+        else:
+            job.future.set_exception(error)

@@ -1,0 +1,74 @@
+"""The hot path: the rows of a batch of acceptances, in plain SQL (inside the caller's transaction)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Final
+
+from postoffice.storage.addresses import normalize_address
+from postoffice.storage.interfaces import Acceptance, NotFound, StoredMessage
+
+INSERT_MESSAGE: Final = (
+    "INSERT INTO messages (id, blob, size, received_at, source, mail_from, client_ip, helo,"
+    " auth_identity, body, smtputf8, ret, envid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+INSERT_QUEUE: Final = (
+    "INSERT INTO queue (message_id, recipient, notify, orcpt, lane, status, next_attempt_at,"
+    " created_at) VALUES (?,?,?,?,?,'queued',?,?)"
+)
+# Reserve n uids and n modseqs in one user's INBOX; returns the values after the bump.
+ALLOCATE_INBOX: Final = (
+    "UPDATE folders SET uidnext = uidnext + ?1, highestmodseq = highestmodseq + ?1"
+    " WHERE name = 'INBOX' AND user_id = (SELECT id FROM users WHERE address = ?2)"
+    " RETURNING id, uidnext, highestmodseq"
+)
+INSERT_ENTRY: Final = (
+    "INSERT INTO mailbox_messages (folder_id, uid, message_id, blob, size, flags,"
+    " internal_date, modseq) VALUES (?,?,?,?,?,'',?,?)"
+)
+
+
+def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance]) -> None:
+    """Insert messages, queue rows and INBOX entries; raises NotFound for an unknown local
+    address (the caller rolls back). Uids follow batch order within each INBOX."""
+    deliveries: dict[str, list[StoredMessage]] = {}
+    for acceptance in batch:
+        for address in dict.fromkeys(map(normalize_address, acceptance.local)):
+            deliveries.setdefault(address, []).append(acceptance.message)
+
+    entries: list[tuple[object, ...]] = []
+    for address, messages in deliveries.items():
+        count = len(messages)
+        rows = conn.execute(ALLOCATE_INBOX, (count, address)).fetchall()
+        if not rows:
+            raise NotFound(f"no mailbox for local recipient {address}")
+        folder_id, uidnext, modseq = rows[0]
+        first_uid, first_modseq = uidnext - count, modseq - count + 1
+        entries.extend(
+            (folder_id, first_uid + i, m.id, m.blob, m.size, m.received_at, first_modseq + i)
+            for i, m in enumerate(messages)
+        )
+
+    conn.executemany(
+        INSERT_MESSAGE,
+        [
+            (
+                m.id, m.blob, m.size, m.received_at, m.source, m.mail_from, m.client_ip, m.helo,
+                m.auth_identity, m.body, int(m.smtputf8), m.ret, m.envid,
+            )
+            for m in (a.message for a in batch)
+        ],
+    )
+    conn.executemany(
+        INSERT_QUEUE,
+        [
+            (
+                a.message.id, r.address, ",".join(r.notify), r.orcpt, a.lane,
+                a.message.received_at, a.message.received_at,
+            )
+            for a in batch
+            for r in a.relay
+        ],
+    )
+    conn.executemany(INSERT_ENTRY, entries)

@@ -1,0 +1,390 @@
+"""SqliteStore: the embedded Store, SQLite (WAL) for metadata plus FileBlobStore for content.
+
+Layout of the data directory: postoffice.db (+ -wal, -shm), blobs/, spool/tmp/.
+
+One instance per thread (SQLite connections are per thread); several instances and several
+processes may share one data directory: writers serialise on `BEGIN IMMEDIATE` (waiting up to
+the 30 s busy timeout), readers never block in WAL mode.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+from postoffice.storage import addresses
+from postoffice.storage.blobs import FileBlobStore
+from postoffice.storage.interfaces import (
+    Acceptance,
+    AlreadyExists,
+    Domain,
+    Folder,
+    InUse,
+    MailboxEntry,
+    NotFound,
+    PendingBlob,
+    QueueItem,
+    StorageError,
+    StoredMessage,
+    User,
+)
+from postoffice.storage.sqlite import migrate as migrations
+from postoffice.storage.sqlite.accept import insert_acceptances
+
+DB_NAME: Final = "postoffice.db"
+BUSY_TIMEOUT: Final = 30.0
+FSYNC_THREADS: Final = 16
+
+DEFAULT_FOLDERS: Final[tuple[tuple[str, str | None], ...]] = (
+    ("INBOX", None),
+    ("Sent", "\\Sent"),
+    ("Drafts", "\\Drafts"),
+    ("Junk", "\\Junk"),
+    ("Trash", "\\Trash"),
+    ("Archive", "\\Archive"),
+)
+"""Folders every new user gets, with their RFC 6154 special-use attribute."""
+
+_MESSAGE_COLUMNS: Final = (
+    "id, blob, size, received_at, source, mail_from, client_ip, helo, auth_identity, body,"
+    " smtputf8, ret, envid"
+)
+_QUEUE_COLUMNS: Final = (
+    "q.id, q.message_id, q.recipient, q.notify, q.orcpt, q.lane, q.status, q.attempts,"
+    " q.next_attempt_at, q.created_at, q.last_error, m.mail_from, m.size"
+)
+_ENTRY_COLUMNS: Final = "uid, message_id, blob, size, flags, internal_date"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit) with our pragmas."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+class SqliteStore:
+    """Implements storage.interfaces.Store."""
+
+    def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = data_dir
+        self._clock = clock
+        self.blobs = FileBlobStore(data_dir)
+        try:
+            self._db = connect(data_dir / DB_NAME)
+        except sqlite3.Error as exc:
+            self.blobs.close()
+            raise StorageError(f"cannot open {data_dir / DB_NAME}: {exc}") from exc
+        self._pool: ThreadPoolExecutor | None = None
+        self._closed = False
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # schema
+
+    def migrate(self) -> list[int]:
+        with _errors():
+            return migrations.migrate(self._db, self._clock())
+
+    def schema_version(self) -> int:
+        with _errors():
+            return migrations.current_version(self._db)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown()
+        self._db.close()
+        self.blobs.close()
+
+    # the durable hot path
+
+    def accept(self, batch: Sequence[tuple[PendingBlob, Acceptance]]) -> None:
+        if not batch:
+            return
+        for pending, acceptance in batch:
+            if (pending.digest, pending.size) != (acceptance.message.blob, acceptance.message.size):
+                raise ValueError(f"message {acceptance.message.id} does not match its blob")
+        if self._pool is None and len(batch) > 1:
+            self._pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="postoffice-fsync")
+        self.blobs.make_durable([pending for pending, _ in batch], self._pool)
+        with self._transaction():
+            insert_acceptances(self._db, [acceptance for _, acceptance in batch])
+
+    # domains
+
+    def add_domain(self, name: str) -> Domain:
+        domain = Domain(addresses.normalize_domain(name), self._clock())
+        try:
+            with self._transaction():
+                self._db.execute(
+                    "INSERT INTO domains (name, created_at) VALUES (?, ?)",
+                    (domain.name, domain.created_at),
+                )
+        except AlreadyExists:
+            raise AlreadyExists(f"domain {domain.name} exists already") from None
+        return domain
+
+    def remove_domain(self, name: str) -> None:
+        name = addresses.normalize_domain(name)
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT d.id, (SELECT COUNT(*) FROM users WHERE domain_id = d.id)"
+                " FROM domains d WHERE d.name = ?",
+                (name,),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no domain {name}")
+            if row[1]:
+                raise InUse(f"domain {name} still has {row[1]} user(s); remove them first")
+            self._db.execute("DELETE FROM domains WHERE id = ?", (row[0],))
+
+    def list_domains(self) -> list[Domain]:
+        with _errors():
+            rows = self._db.execute("SELECT name, created_at FROM domains ORDER BY name")
+            return [Domain(*row) for row in rows]
+
+    def is_local_domain(self, name: str) -> bool:
+        try:
+            name = addresses.normalize_domain(name)
+        except ValueError:
+            return False
+        with _errors():
+            return self._db.execute(
+                "SELECT 1 FROM domains WHERE name = ?", (name,)
+            ).fetchone() is not None
+
+    # users
+
+    def add_user(
+        self, address: str, password_hash: str, allowed_senders: Sequence[str] = ()
+    ) -> User:
+        user = User(
+            addresses.normalize_address(address),
+            password_hash,
+            tuple(dict.fromkeys(map(addresses.normalize_sender, allowed_senders))),
+            self._clock(),
+        )
+        domain = addresses.domain_of(user.address)
+        try:
+            return self._insert_user(user, domain)
+        except AlreadyExists:
+            raise AlreadyExists(f"user {user.address} exists already") from None
+
+    def _insert_user(self, user: User, domain: str) -> User:
+        with self._transaction():
+            row = self._db.execute("SELECT id FROM domains WHERE name = ?", (domain,)).fetchone()
+            if row is None:
+                raise NotFound(f"{domain} is not a local domain; add it first")
+            user_id = self._db.execute(
+                "INSERT INTO users (address, domain_id, password_hash, allowed_senders, created_at)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                (user.address, row[0], user.password_hash, json.dumps(user.allowed_senders),
+                 user.created_at),
+            ).fetchall()[0][0]
+            uidvalidity = self._next_uidvalidity()
+            self._db.executemany(
+                "INSERT INTO folders (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)",
+                [(user_id, name, uidvalidity, use) for name, use in DEFAULT_FOLDERS],
+            )
+        return user
+
+    def _next_uidvalidity(self) -> int:
+        """Seconds since the epoch, but always above any value handed out before, so a folder
+        deleted and created again (same name) never repeats a UIDVALIDITY."""
+        row = self._db.execute("SELECT value FROM counters WHERE name = 'uidvalidity'").fetchone()
+        value = max(int(self._clock()), row[0] + 1 if row else 1) & 0xFFFFFFFF or 1
+        self._db.execute(
+            "INSERT INTO counters (name, value) VALUES ('uidvalidity', ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (value,),
+        )
+        return value
+
+    def remove_user(self, address: str) -> None:
+        address = addresses.normalize_address(address)
+        with self._transaction():
+            if self._db.execute("DELETE FROM users WHERE address = ?", (address,)).rowcount == 0:
+                raise NotFound(f"no user {address}")
+
+    def get_user(self, address: str) -> User | None:
+        try:
+            address = addresses.normalize_address(address)
+        except ValueError:
+            return None
+        with _errors():
+            row = self._db.execute(
+                "SELECT address, password_hash, allowed_senders, created_at FROM users"
+                " WHERE address = ?",
+                (address,),
+            ).fetchone()
+        return None if row is None else _user(row)
+
+    def list_users(self, domain: str | None = None) -> list[User]:
+        sql = "SELECT u.address, u.password_hash, u.allowed_senders, u.created_at FROM users u"
+        params: tuple[str, ...] = ()
+        if domain is not None:
+            sql += " JOIN domains d ON d.id = u.domain_id WHERE d.name = ?"
+            params = (addresses.normalize_domain(domain),)
+        with _errors():
+            return [_user(row) for row in self._db.execute(sql + " ORDER BY u.address", params)]
+
+    def set_password(self, address: str, password_hash: str) -> None:
+        self._update_user(address, "password_hash", password_hash)
+
+    def set_allowed_senders(self, address: str, allowed: Sequence[str]) -> None:
+        entries = tuple(dict.fromkeys(map(addresses.normalize_sender, allowed)))
+        self._update_user(address, "allowed_senders", json.dumps(entries))
+
+    def _update_user(self, address: str, column: str, value: str) -> None:
+        address = addresses.normalize_address(address)
+        with self._transaction():
+            cursor = self._db.execute(
+                f"UPDATE users SET {column} = ? WHERE address = ?", (value, address)
+            )
+            if cursor.rowcount == 0:
+                raise NotFound(f"no user {address}")
+
+    # messages and queue
+
+    def get_message(self, message_id: str) -> StoredMessage | None:
+        with _errors():
+            row = self._db.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        *head, smtputf8, ret, envid = row
+        return StoredMessage(*head, smtputf8=bool(smtputf8), ret=ret, envid=envid)
+
+    def list_queue(self, status: str | None = None, limit: int = 1000) -> list[QueueItem]:
+        sql = f"SELECT {_QUEUE_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id"
+        params: tuple[Any, ...] = (limit,)
+        if status is not None:
+            sql += " WHERE q.status = ?"
+            params = (status, limit)
+        with _errors():
+            rows = self._db.execute(sql + " ORDER BY q.id LIMIT ?", params).fetchall()
+        return [
+            QueueItem(qid, mid, rcpt, tuple(filter(None, notify.split(","))), *rest)
+            for qid, mid, rcpt, notify, *rest in rows
+        ]
+
+    # mailboxes
+
+    def list_folders(self, address: str) -> list[Folder]:
+        user_id = self._user_id(address)
+        with _errors():
+            rows = self._db.execute(
+                "SELECT name, uidvalidity, uidnext, special_use FROM folders"
+                " WHERE user_id = ? ORDER BY id",
+                (user_id,),
+            ).fetchall()
+        return [Folder(*row) for row in rows]
+
+    def list_mailbox(self, address: str, folder: str = "INBOX") -> list[MailboxEntry]:
+        folder_id = self._folder_id(address, folder)
+        with _errors():
+            rows = self._db.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM mailbox_messages WHERE folder_id = ? ORDER BY uid",
+                (folder_id,),
+            ).fetchall()
+        return [_entry(folder, row) for row in rows]
+
+    def get_mailbox_entry(
+        self, address: str, uid: int, folder: str = "INBOX"
+    ) -> MailboxEntry | None:
+        try:
+            folder_id = self._folder_id(address, folder)
+        except (NotFound, ValueError):
+            return None
+        with _errors():
+            row = self._db.execute(
+                f"SELECT {_ENTRY_COLUMNS} FROM mailbox_messages WHERE folder_id = ? AND uid = ?",
+                (folder_id, uid),
+            ).fetchone()
+        return None if row is None else _entry(folder, row)
+
+    def iter_blob_refs(self) -> Iterator[str]:
+        """Digests referenced by message rows and mailbox entries, each once."""
+        with _errors():
+            cursor = self._db.execute(
+                "SELECT blob FROM messages UNION SELECT blob FROM mailbox_messages"
+            )
+            while rows := cursor.fetchmany(1000):
+                for (digest,) in rows:
+                    yield digest
+
+    def _user_id(self, address: str) -> int:
+        address = addresses.normalize_address(address)
+        with _errors():
+            row = self._db.execute("SELECT id FROM users WHERE address = ?", (address,)).fetchone()
+        if row is None:
+            raise NotFound(f"no user {address}")
+        return int(row[0])
+
+    def _folder_id(self, address: str, folder: str) -> int:
+        user_id = self._user_id(address)
+        with _errors():
+            row = self._db.execute(
+                "SELECT id FROM folders WHERE user_id = ? AND name = ?", (user_id, folder)
+            ).fetchone()
+        if row is None:
+            raise NotFound(f"no folder {folder!r} for {address}")
+        return int(row[0])
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; sqlite3 errors become
+        StorageError (AlreadyExists for a uniqueness violation)."""
+        with _errors():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.IntegrityError as exc:
+        if "UNIQUE" in str(exc) or "PRIMARY KEY" in str(exc):
+            raise AlreadyExists(str(exc)) from exc
+        raise StorageError(str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise StorageError(f"database error: {exc}") from exc
+
+
+def _user(row: tuple[Any, ...]) -> User:
+    address, password_hash, allowed, created_at = row
+    return User(address, password_hash, tuple(json.loads(allowed)), created_at)
+
+
+def _entry(folder: str, row: tuple[Any, ...]) -> MailboxEntry:
+    uid, message_id, blob, size, flags, internal_date = row
+    return MailboxEntry(folder, uid, message_id, blob, size, tuple(flags.split()), internal_date)

@@ -1,0 +1,15 @@
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def conformance_dir() -> Path:
+    """The public conformance data (../shared/conformance or $POSTOFFICE_CONFORMANCE)."""
+    path = Path(os.environ.get("POSTOFFICE_CONFORMANCE") or REPO.parent / "shared" / "conformance")
+    if not path.is_dir():
+        pytest.skip(f"conformance data not found at {path}")
+    return path
