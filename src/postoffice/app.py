@@ -30,7 +30,6 @@ from postoffice.server.limits import AuthThrottle, ConnectionLimiter
 from postoffice.server.smtp import ListenerContext, SmtpSession
 from postoffice.server.tls import server_context
 from postoffice.storage import open_store
-from postoffice.storage.blobs import FileBlobStore
 from postoffice.storage.commit import GroupCommitter
 from postoffice.storage.interfaces import Store
 
@@ -134,7 +133,7 @@ class Worker:
         data_dir = config.data_dir
         committer = GroupCommitter(lambda: open_store(data_dir))
         committer.start()
-        blobs = FileBlobStore(data_dir)
+        blobs = committer.blobs
         directory = DirectoryCache(lambda method, key: committer.run(_call, method, key))
         intake = Intake(
             config=config, clock=SYSTEM_CLOCK, blobs=blobs, directory=directory,
@@ -209,9 +208,7 @@ def _session_factory(ctx: ListenerContext, sessions: set[SmtpSession]) -> Callab
 
 def serve(config: Config, on_ready: Callable[[list[BoundListener]], None] | None = None) -> int:
     """Run every listener until SIGTERM/SIGINT; returns the exit status."""
-    with contextlib.closing(open_store(config.data_dir)) as store:
-        store.migrate()
-    FileBlobStore(config.data_dir).clean_temp()
+    open_store(config.data_dir).close()  # migrations, stale temporary files
     workers = config.server.workers or os.cpu_count() or 1
     bound = bind_listeners(config, workers)
     write_listeners_file(config, bound)

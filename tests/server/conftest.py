@@ -1,7 +1,4 @@
-import smtplib
-import ssl
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -20,35 +17,3 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         server.add_user("alice@example.test", PASSWORD)
         server.start()
         yield server
-
-
-def client_tls() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def mx(server: ServerProcess) -> smtplib.SMTP:
-    host, port = server.address("smtp")
-    return smtplib.SMTP(host, port, timeout=10)
-
-
-def submission(server: ServerProcess, login: str | None = "bob@example.test") -> smtplib.SMTP:
-    host, port = server.address("submission")
-    client = smtplib.SMTP(host, port, timeout=10)
-    client.starttls(context=client_tls())
-    if login:
-        client.login(login, PASSWORD)
-    return client
-
-
-def submissions(server: ServerProcess, login: str = "bob@example.test") -> smtplib.SMTP_SSL:
-    host, port = server.address("submissions")
-    client = smtplib.SMTP_SSL(host, port, timeout=10, context=client_tls())
-    client.login(login, PASSWORD)
-    return client
-
-
-def data_dir(server: ServerProcess) -> Path:
-    return server.data

@@ -7,9 +7,21 @@ import time
 
 import pytest
 
-from postoffice.testing.server import ServerProcess, postoffice
+from postoffice.testing.server import ServerProcess, insecure_tls_context, postoffice
 
-from .conftest import PASSWORD, client_tls, mx, submission, submissions
+PASSWORD = "correct horse battery staple"  # the `served` fixture's users
+
+
+def mx(server: ServerProcess) -> smtplib.SMTP:
+    return server.mx()
+
+
+def submission(server: ServerProcess, login: str | None = "bob@example.test") -> smtplib.SMTP:
+    return server.submission(login, PASSWORD)
+
+
+def submissions(server: ServerProcess, login: str = "bob@example.test") -> smtplib.SMTP_SSL:
+    return server.submissions(login, PASSWORD)
 
 MESSAGE = b"From: Bob <bob@example.test>\r\nTo: alice@example.test\r\nSubject: hello\r\n\r\nHi!\r\n"
 
@@ -72,7 +84,7 @@ def test_mx_does_not_offer_auth_before_tls_and_submission_requires_auth(served: 
         assert code == 538 and text.startswith(b"5.7.11")
         code, _ = client.mail("bob@example.test")
         assert code == 530
-        client.starttls(context=client_tls())
+        client.starttls(context=insecure_tls_context())
         client.ehlo("c")
         assert client.has_extn("auth") and "PLAIN" in client.esmtp_features["auth"]
 
@@ -115,7 +127,7 @@ def test_submission_sender_rules(served: ServerProcess) -> None:
 
 def test_bad_password_is_refused_and_slowed(served: ServerProcess) -> None:
     host, port = served.address("submissions")
-    with smtplib.SMTP_SSL(host, port, timeout=10, context=client_tls()) as client:
+    with smtplib.SMTP_SSL(host, port, timeout=10, context=insecure_tls_context()) as client:
         timings = []
         for _ in range(3):
             start = time.monotonic()

@@ -98,7 +98,7 @@ class SmtpSession(asyncio.Protocol):
         if self.conn is not None:
             self.conn.receive_eof()
         self._wake()
-        return False
+        return True  # keep the write side open: replies to pipelined commands still go out
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True

@@ -142,8 +142,10 @@ class FileBlobStore:
     def make_durable(self, pending: Sequence[PendingBlob], executor: Executor | None) -> None:
         """Make finished blobs durable and visible under their digest (see module docstring).
 
+        Files are fsynced concurrently on `executor`, renamed (in this thread: concurrent
+        renames contend), then every touched directory is fsynced once, concurrently.
         A blob whose temporary file is gone but whose final file exists (a retried accept,
-        or the same blob twice in a batch) counts as done. Raises StorageError."""
+        the same blob twice) counts as done. Raises StorageError."""
         unique = {p.path: p for p in map(_spooled, pending)}
         try:
             synced = _run_all(_sync_path, unique, executor)
@@ -154,11 +156,11 @@ class FileBlobStore:
                     if not final.exists():
                         raise StorageError(f"blob {blob.digest} is neither spooled nor stored")
                 elif final.exists():
-                    blob.path.unlink()  # same content already stored
+                    blob.path.unlink(missing_ok=True)  # same content, stored already
                 else:
                     os.rename(blob.path, final)
-                # Always fsync the directory: another process may have renamed the file
-                # without having fsynced the directory yet.
+                # Even when the file existed: another process may have renamed it without
+                # having fsynced the directory yet.
                 dirs.add(final.parent)
             _run_all(_fsync_dir, dirs, executor)
         except OSError as exc:
@@ -188,9 +190,14 @@ class FileBlobStore:
 
     def clean_temp(self) -> int:
         removed = 0
-        for entry in os.scandir(self.spool):
+        with os.scandir(self.spool) as scan:
+            entries = list(scan)
+        for entry in entries:
             path = Path(entry.path)
-            if self._tmp_dir is not None and path in (self._tmp_dir, self._lock_path(self._tmp_dir)):
+            if self._tmp_dir is not None and path in (
+                self._tmp_dir,
+                self._lock_path(self._tmp_dir),
+            ):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 removed += _remove_if_dead(path, self._lock_path(path))

@@ -20,6 +20,7 @@ A caller cancelled while waiting does not withdraw its acceptance: it may still 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -174,10 +175,19 @@ class GroupCommitter:
                         self._commits.popleft()
                         for _ in range(min(len(self._commits), self._max_batch))
                     ]
-                for call in calls:
-                    _deliver([(call, *_outcome(call.fn, store))])
-                if batch:
-                    self._accept(store, batch)
+                try:
+                    for call in calls:
+                        _deliver([(call, *_outcome(call.fn, store))])
+                    if batch:
+                        self._accept(store, batch)
+                except BaseException as exc:  # not an Exception: do not leave callers hanging
+                    _deliver(
+                        [
+                            (job, None, StorageError(f"store thread died: {exc!r}"))
+                            for job in [*calls, *batch]
+                        ]
+                    )
+                    raise
         finally:
             with self._cond:
                 self._closing = True
@@ -220,13 +230,13 @@ def _outcome(fn: Callable[[Store], Any], store: Store) -> tuple[Any, BaseExcepti
 
 def _discard_failed(store: Store, outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
     """Remove the temporary files of failed acceptances (unless shared with a committed one)."""
-    kept = {id(job.pending) for job, _, error in outcomes if error is None and isinstance(job, _Commit)}
+    kept = {
+        id(job.pending) for job, _, error in outcomes if error is None and isinstance(job, _Commit)
+    }
     for job, _, error in outcomes:
         if error is not None and isinstance(job, _Commit) and id(job.pending) not in kept:
-            try:
+            with contextlib.suppress(Exception):  # best effort; clean_temp catches the rest
                 store.blobs.discard(job.pending)
-            except Exception:  # noqa: BLE001 - best effort; clean_temp catches the rest
-                pass
 
 
 def _deliver(outcomes: Sequence[tuple[_Job, Any, BaseException | None]]) -> None:

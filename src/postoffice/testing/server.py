@@ -5,11 +5,21 @@ from __future__ import annotations
 import json
 import os
 import signal
+import smtplib
+import ssl
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+
+def insecure_tls_context() -> ssl.SSLContext:
+    """A client context that accepts the self-signed certificate of a test install."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def postoffice(*args: str, data: Path, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -85,6 +95,27 @@ class ServerProcess:
     def address(self, name: str) -> tuple[str, int]:
         entry = self.listeners[name]
         return str(entry["host"]), int(entry["port"])  # type: ignore[call-overload]
+
+    def mx(self, timeout: float = 10.0) -> smtplib.SMTP:
+        """A plain client connected to the MX listener."""
+        host, port = self.address("smtp")
+        return smtplib.SMTP(host, port, timeout=timeout)
+
+    def submission(self, login: str | None, password: str = "", timeout: float = 10.0) -> smtplib.SMTP:
+        """A client on the submission listener, after STARTTLS and (if `login`) AUTH."""
+        host, port = self.address("submission")
+        client = smtplib.SMTP(host, port, timeout=timeout)
+        client.starttls(context=insecure_tls_context())
+        if login:
+            client.login(login, password)
+        return client
+
+    def submissions(self, login: str, password: str, timeout: float = 10.0) -> smtplib.SMTP_SSL:
+        """A client on the implicit-TLS submission listener, logged in."""
+        host, port = self.address("submissions")
+        client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=insecure_tls_context())
+        client.login(login, password)
+        return client
 
     def log_text(self) -> str:
         try:

@@ -54,8 +54,19 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance]) ->
         INSERT_MESSAGE,
         [
             (
-                m.id, m.blob, m.size, m.received_at, m.source, m.mail_from, m.client_ip, m.helo,
-                m.auth_identity, m.body, int(m.smtputf8), m.ret, m.envid,
+                m.id,
+                m.blob,
+                m.size,
+                m.received_at,
+                m.source,
+                m.mail_from,
+                m.client_ip,
+                m.helo,
+                m.auth_identity,
+                m.body,
+                int(m.smtputf8),
+                m.ret,
+                m.envid,
             )
             for m in (a.message for a in batch)
         ],
@@ -64,8 +75,13 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance]) ->
         INSERT_QUEUE,
         [
             (
-                a.message.id, r.address, ",".join(r.notify), r.orcpt, a.lane,
-                a.message.received_at, a.message.received_at,
+                a.message.id,
+                r.address,
+                ",".join(r.notify),
+                r.orcpt,
+                a.lane,
+                a.message.received_at,
+                a.message.received_at,
             )
             for a in batch
             for r in a.relay

@@ -170,9 +170,10 @@ class SqliteStore:
         except ValueError:
             return False
         with _errors():
-            return self._db.execute(
-                "SELECT 1 FROM domains WHERE name = ?", (name,)
-            ).fetchone() is not None
+            return (
+                self._db.execute("SELECT 1 FROM domains WHERE name = ?", (name,)).fetchone()
+                is not None
+            )
 
     # users
 
@@ -199,8 +200,13 @@ class SqliteStore:
             user_id = self._db.execute(
                 "INSERT INTO users (address, domain_id, password_hash, allowed_senders, created_at)"
                 " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                (user.address, row[0], user.password_hash, json.dumps(user.allowed_senders),
-                 user.created_at),
+                (
+                    user.address,
+                    row[0],
+                    user.password_hash,
+                    json.dumps(user.allowed_senders),
+                    user.created_at,
+                ),
             ).fetchall()[0][0]
             uidvalidity = self._next_uidvalidity()
             self._db.executemany(

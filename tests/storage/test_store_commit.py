@@ -1,0 +1,199 @@
+"""GroupCommitter: batching, error routing, lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from postoffice.storage import (
+    Acceptance,
+    NotFound,
+    PendingBlob,
+    StorageError,
+    Store,
+    open_store,
+)
+from postoffice.storage.commit import GroupCommitter
+
+if TYPE_CHECKING:
+    from conftest import Mail
+
+
+class FlakyStore:
+    """Delegates to a real store; `accept` fails while `failing` is set."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.failing = False
+        self.thread: threading.Thread | None = None
+        self.accept_calls = 0
+
+    def accept(self, batch: Sequence[tuple[PendingBlob, Acceptance]]) -> None:
+        self.thread = threading.current_thread()
+        self.accept_calls += 1
+        if self.failing:
+            raise StorageError("disk on fire")
+        self.inner.accept(batch)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+def setup(data_dir: Path) -> None:
+    with open_store(data_dir) as store:  # type: ignore[attr-defined]
+        store.add_domain("example.org")
+        store.add_user("alice@example.org", "hash")
+
+
+def _prepare(
+    data_dir: Path, make_mail: type[Mail], n: int, local: str = "alice@example.org"
+) -> list[tuple[PendingBlob, Acceptance]]:
+    """n finished blobs with their acceptances (blobs written through a throwaway store)."""
+    store = open_store(data_dir)
+    try:
+        mail = make_mail(store)
+        items = []
+        for i in range(n):
+            pending = mail.blob()
+            items.append((pending, mail.acceptance(pending, [local], [f"r{i}@remote.example"])))
+        return items
+    finally:
+        store.close()  # leaves the finished temporary files in place
+
+
+@pytest.mark.usefixtures("setup")
+def test_concurrent_commits_share_batches(data_dir: Path, make_mail: type[Mail]) -> None:
+    items = _prepare(data_dir, make_mail, 300)
+
+    async def main() -> GroupCommitter:
+        committer = GroupCommitter(lambda: open_store(data_dir), max_batch=64)
+        committer.start()
+        await asyncio.gather(*(committer.commit(p, a) for p, a in items))
+        await committer.close()
+        return committer
+
+    stats = asyncio.run(main()).stats
+    assert stats.acceptances == 300
+    assert stats.batches < 300
+    assert 1 < stats.largest_batch <= 64
+    with open_store(data_dir) as store:  # type: ignore[attr-defined]
+        assert len(store.list_mailbox("alice@example.org")) == 300
+        assert len(store.list_queue()) == 300
+
+
+@pytest.mark.usefixtures("setup")
+def test_an_acceptance_error_goes_to_its_caller_only(
+    data_dir: Path, make_mail: type[Mail]
+) -> None:
+    good = _prepare(data_dir, make_mail, 20)
+    (bad,) = _prepare(data_dir, make_mail, 1, local="nobody@example.org")
+
+    async def main() -> list[BaseException | None]:
+        committer = GroupCommitter(lambda: open_store(data_dir))
+        committer.start()
+        try:
+            jobs = [committer.commit(p, a) for p, a in good[:10] + [bad] + good[10:]]
+            return await asyncio.gather(*jobs, return_exceptions=True)
+        finally:
+            await committer.close()
+
+    results = asyncio.run(main())
+    assert isinstance(results[10], NotFound)
+    assert [r for i, r in enumerate(results) if i != 10] == [None] * 20
+    assert not bad[0].path.exists()  # type: ignore[attr-defined]  # discarded by the committer
+    with open_store(data_dir) as store:  # type: ignore[attr-defined]
+        assert len(store.list_mailbox("alice@example.org")) == 20
+
+
+@pytest.mark.usefixtures("setup")
+def test_a_store_error_fails_the_whole_batch(data_dir: Path, make_mail: type[Mail]) -> None:
+    items = _prepare(data_dir, make_mail, 10)
+    flaky: list[FlakyStore] = []
+
+    def factory() -> Store:
+        flaky.append(FlakyStore(open_store(data_dir)))
+        return flaky[0]  # type: ignore[return-value]
+
+    async def main() -> list[BaseException | None]:
+        committer = GroupCommitter(factory)
+        committer.start()
+        try:
+            flaky[0].failing = True
+            failed = await asyncio.gather(
+                *(committer.commit(p, a) for p, a in items[:5]), return_exceptions=True
+            )
+            flaky[0].failing = False
+            await asyncio.gather(*(committer.commit(p, a) for p, a in items[5:]))
+            return failed
+        finally:
+            await committer.close()
+
+    failed = asyncio.run(main())
+    assert all(isinstance(r, StorageError) and "disk on fire" in str(r) for r in failed)
+    assert flaky[0].thread is not threading.main_thread()
+    with open_store(data_dir) as store:  # type: ignore[attr-defined]
+        assert len(store.list_mailbox("alice@example.org")) == 5
+
+
+@pytest.mark.usefixtures("setup")
+def test_run_uses_the_store_thread(data_dir: Path) -> None:
+    async def main() -> tuple[bool, str, str]:
+        committer = GroupCommitter(lambda: open_store(data_dir))
+        committer.start()
+        try:
+            local = await committer.run(lambda s, d: s.is_local_domain(d), "Example.org")
+            user = await committer.run(lambda s: s.get_user("alice@example.org"))
+            thread = await committer.run(lambda _s: threading.current_thread().name)
+            with pytest.raises(NotFound):
+                await committer.run(lambda s: s.remove_user("nobody@example.org"))
+            return local, user.address, thread
+        finally:
+            await committer.close()
+
+    assert asyncio.run(main()) == (True, "alice@example.org", "postoffice-store")
+
+
+@pytest.mark.usefixtures("setup")
+def test_close_finishes_pending_work(data_dir: Path, make_mail: type[Mail]) -> None:
+    items = _prepare(data_dir, make_mail, 50)
+
+    async def main() -> None:
+        committer = GroupCommitter(lambda: open_store(data_dir), max_batch=8)
+        committer.start()
+        tasks = [asyncio.create_task(committer.commit(p, a)) for p, a in items]
+        await asyncio.sleep(0)  # every commit is queued
+        await committer.close()
+        await asyncio.gather(*tasks)
+        with pytest.raises(StorageError, match="closed"):
+            await committer.commit(*items[0])
+        with pytest.raises(StorageError, match="closed"):
+            await committer.run(lambda s: s.list_domains())
+
+    asyncio.run(main())
+    with open_store(data_dir) as store:  # type: ignore[attr-defined]
+        assert len(store.list_mailbox("alice@example.org")) == 50
+
+
+def test_start_reports_a_failing_factory() -> None:
+    def factory() -> Store:
+        raise StorageError("cannot open")
+
+    committer = GroupCommitter(factory)
+    with pytest.raises(StorageError, match="cannot open"):
+        committer.start()
+
+
+def test_commit_before_start_fails() -> None:
+    committer = GroupCommitter(lambda: None)  # type: ignore[arg-type,return-value]
+
+    async def main() -> None:
+        with pytest.raises(StorageError):
+            await committer.run(lambda s: s)
+
+    asyncio.run(main())
