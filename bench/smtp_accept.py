@@ -535,9 +535,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     status = 0
     try:
-        for name in [t for t in TARGETS if t in args.only]:
-            rounds = []
-            for i in range(args.rounds):
+        # Rounds are interleaved (sink, postfix, postoffice, sink, ...) so that background load
+        # on a shared machine spreads over all targets instead of hitting one target's rounds.
+        names = [t for t in TARGETS if t in args.only]
+        rounds: dict[str, list[Result]] = {name: [] for name in names}
+        for i in range(args.rounds):
+            for name in names:
                 print(f"{name}: round {i + 1}/{args.rounds} ...", flush=True)
                 work = Path(tempfile.mkdtemp(prefix=f"postoffice-bench-{name}-", dir=TMP))
                 work.chmod(0o755)  # Postfix daemons (user postfix) open paths below it
@@ -548,8 +551,9 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 print(f"  {json.dumps({k: v for k, v in r.items() if k not in ('log_tail', 'idle')})}", flush=True)
-                rounds.append(r)
-            summary = summarise(name, rounds)
+                rounds[name].append(r)
+        for name in names:
+            summary = summarise(name, rounds[name])
             status |= 0 if summary["ok"] else 1
             report["results"].append(summary)
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ import itertools
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -127,7 +128,7 @@ class Mail:
         )
 
     def accept(
-        self, local: Sequence[str] = (), relay: Sequence[str | Recipient] = (), **fields: object
+        self, local: Sequence[str] = (), relay: Sequence[str | Recipient] = (), **fields: Any
     ) -> Acceptance:
         """One message accepted alone; returns its acceptance."""
         pending = self.blob()

@@ -1,10 +1,10 @@
 """A child process for the storage tests, run by path: python store_worker.py MODE ...
 
-    ids N                          print N new message ids
-    accept DATA_DIR TAG N BATCH    print "ready", wait for the file DATA_DIR/go, then accept
-                                   N messages for alice@example.org (and a relay recipient),
-                                   BATCH per accept; print "done"
-    loop DATA_DIR BATCH            accept forever; after each accept returns, print the ids
+ids N                          print N new message ids
+accept DATA_DIR TAG N BATCH    print "ready", wait for the file DATA_DIR/go, then accept
+                               N messages for alice@example.org (and a relay recipient),
+                               BATCH per accept; print "done"
+loop DATA_DIR BATCH            accept forever; after each accept returns, print the ids
 """
 
 from __future__ import annotations
@@ -27,8 +27,15 @@ def make(store: Store, tag: str, n: int) -> tuple[PendingBlob, Acceptance]:
     writer.write(os.urandom(2000))
     pending = writer.finish()
     message = StoredMessage(
-        message_id, pending.digest, pending.size, now, "smtp", "s@remote.example",
-        "192.0.2.1", "remote.example", None,
+        message_id,
+        pending.digest,
+        pending.size,
+        now,
+        "smtp",
+        "s@remote.example",
+        "192.0.2.1",
+        "remote.example",
+        None,
     )
     acceptance = Acceptance(
         message, ("alice@example.org",), (Recipient(f"{tag}-{n}@remote.example"),)

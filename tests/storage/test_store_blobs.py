@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -145,3 +146,23 @@ def test_close_removes_an_empty_temp_dir(data_dir: Path) -> None:
 
 def _spool_files(blobs: FileBlobStore) -> list[Path]:
     return [p for p in blobs.spool.rglob("*") if p.is_file() and p.suffix != ".lock"]
+
+
+def test_a_forked_child_writes_into_its_own_directory(blobs: FileBlobStore) -> None:
+    parent = spool(blobs, b"parent")
+    read, write = os.pipe()
+    with warnings.catch_warnings():  # Python 3.12+ warns about fork() with threads alive
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # child: report where its blob went, never return into pytest
+        try:
+            os.write(write, str(spool(blobs, b"child").path).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        child = Path(pipe.read().decode())
+    os.waitpid(pid, 0)
+    assert child.parent != parent.path.parent
+    assert child.read_bytes() == b"child"
+    assert parent.path.read_bytes() == b"parent"

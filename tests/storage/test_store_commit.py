@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Sequence
+import types
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,7 @@ from postoffice.storage import (
     Store,
     open_store,
 )
+from postoffice.storage.blobs import FileBlobStore
 from postoffice.storage.commit import GroupCommitter
 
 if TYPE_CHECKING:
@@ -25,17 +28,22 @@ if TYPE_CHECKING:
 
 
 class FlakyStore:
-    """Delegates to a real store; `accept` fails while `failing` is set."""
+    """Delegates to a real store; `accept` waits for `gate`, and fails while `failing` is set."""
 
     def __init__(self, inner: Store) -> None:
         self.inner = inner
         self.failing = False
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
         self.thread: threading.Thread | None = None
-        self.accept_calls = 0
+        self.batch_sizes: list[int] = []
 
     def accept(self, batch: Sequence[tuple[PendingBlob, Acceptance]]) -> None:
         self.thread = threading.current_thread()
-        self.accept_calls += 1
+        self.batch_sizes.append(len(batch))
+        self.entered.set()
+        self.gate.wait(10)
         if self.failing:
             raise StorageError("disk on fire")
         self.inner.accept(batch)
@@ -46,30 +54,37 @@ class FlakyStore:
 
 @pytest.fixture
 def setup(data_dir: Path) -> None:
-    with open_store(data_dir) as store:  # type: ignore[attr-defined]
+    with contextlib.closing(open_store(data_dir)) as store:
         store.add_domain("example.org")
         store.add_user("alice@example.org", "hash")
 
 
+@pytest.fixture
+def spool(data_dir: Path) -> Iterator[FileBlobStore]:
+    """Writes blobs the way the SMTP sessions do: its own BlobStore, open while they are
+    in flight (a closed one's temporary files are removed by the next clean_temp)."""
+    blobs = FileBlobStore(data_dir)
+    yield blobs
+    blobs.close()
+
+
 def _prepare(
-    data_dir: Path, make_mail: type[Mail], n: int, local: str = "alice@example.org"
+    spool: FileBlobStore, make_mail: type[Mail], n: int, local: str = "alice@example.org"
 ) -> list[tuple[PendingBlob, Acceptance]]:
-    """n finished blobs with their acceptances (blobs written through a throwaway store)."""
-    store = open_store(data_dir)
-    try:
-        mail = make_mail(store)
-        items = []
-        for i in range(n):
-            pending = mail.blob()
-            items.append((pending, mail.acceptance(pending, [local], [f"r{i}@remote.example"])))
-        return items
-    finally:
-        store.close()  # leaves the finished temporary files in place
+    """n finished blobs with their acceptances."""
+    mail = make_mail(types.SimpleNamespace(blobs=spool))
+    items = []
+    for i in range(n):
+        pending = mail.blob()
+        items.append((pending, mail.acceptance(pending, [local], [f"r{i}@remote.example"])))
+    return items
 
 
 @pytest.mark.usefixtures("setup")
-def test_concurrent_commits_share_batches(data_dir: Path, make_mail: type[Mail]) -> None:
-    items = _prepare(data_dir, make_mail, 300)
+def test_concurrent_commits_share_batches(
+    data_dir: Path, spool: FileBlobStore, make_mail: type[Mail]
+) -> None:
+    items = _prepare(spool, make_mail, 300)
 
     async def main() -> GroupCommitter:
         committer = GroupCommitter(lambda: open_store(data_dir), max_batch=64)
@@ -82,43 +97,60 @@ def test_concurrent_commits_share_batches(data_dir: Path, make_mail: type[Mail])
     assert stats.acceptances == 300
     assert stats.batches < 300
     assert 1 < stats.largest_batch <= 64
-    with open_store(data_dir) as store:  # type: ignore[attr-defined]
+    with contextlib.closing(open_store(data_dir)) as store:
         assert len(store.list_mailbox("alice@example.org")) == 300
         assert len(store.list_queue()) == 300
 
 
 @pytest.mark.usefixtures("setup")
 def test_an_acceptance_error_goes_to_its_caller_only(
-    data_dir: Path, make_mail: type[Mail]
+    data_dir: Path, spool: FileBlobStore, make_mail: type[Mail]
 ) -> None:
-    good = _prepare(data_dir, make_mail, 20)
-    (bad,) = _prepare(data_dir, make_mail, 1, local="nobody@example.org")
+    blocker, *good = _prepare(spool, make_mail, 21)
+    (bad,) = _prepare(spool, make_mail, 1, local="nobody@example.org")
+    stores: list[FlakyStore] = []
+
+    def factory() -> Store:
+        stores.append(FlakyStore(open_store(data_dir)))
+        return stores[0]
 
     async def main() -> list[BaseException | None]:
-        committer = GroupCommitter(lambda: open_store(data_dir))
+        committer = GroupCommitter(factory)
         committer.start()
+        store = stores[0]
         try:
+            store.gate.clear()  # the first commit holds the thread while the others queue up
+            first = asyncio.ensure_future(committer.commit(*blocker))
+            await asyncio.to_thread(store.entered.wait, 10)
             jobs = [committer.commit(p, a) for p, a in good[:10] + [bad] + good[10:]]
-            return await asyncio.gather(*jobs, return_exceptions=True)
+            rest = asyncio.gather(*jobs, return_exceptions=True)
+            await asyncio.sleep(0.01)
+            store.gate.set()
+            await first
+            return await rest
         finally:
             await committer.close()
 
     results = asyncio.run(main())
+    # The blocker alone, the 21 others together (failed), then the 21 one by one.
+    assert stores[0].batch_sizes == [1, 21] + [1] * 21
     assert isinstance(results[10], NotFound)
     assert [r for i, r in enumerate(results) if i != 10] == [None] * 20
     assert not bad[0].path.exists()  # type: ignore[attr-defined]  # discarded by the committer
-    with open_store(data_dir) as store:  # type: ignore[attr-defined]
-        assert len(store.list_mailbox("alice@example.org")) == 20
+    with contextlib.closing(open_store(data_dir)) as store:
+        assert len(store.list_mailbox("alice@example.org")) == 21
 
 
 @pytest.mark.usefixtures("setup")
-def test_a_store_error_fails_the_whole_batch(data_dir: Path, make_mail: type[Mail]) -> None:
-    items = _prepare(data_dir, make_mail, 10)
+def test_a_store_error_fails_the_whole_batch(
+    data_dir: Path, spool: FileBlobStore, make_mail: type[Mail]
+) -> None:
+    items = _prepare(spool, make_mail, 10)
     flaky: list[FlakyStore] = []
 
     def factory() -> Store:
         flaky.append(FlakyStore(open_store(data_dir)))
-        return flaky[0]  # type: ignore[return-value]
+        return flaky[0]
 
     async def main() -> list[BaseException | None]:
         committer = GroupCommitter(factory)
@@ -137,7 +169,7 @@ def test_a_store_error_fails_the_whole_batch(data_dir: Path, make_mail: type[Mai
     failed = asyncio.run(main())
     assert all(isinstance(r, StorageError) and "disk on fire" in str(r) for r in failed)
     assert flaky[0].thread is not threading.main_thread()
-    with open_store(data_dir) as store:  # type: ignore[attr-defined]
+    with contextlib.closing(open_store(data_dir)) as store:
         assert len(store.list_mailbox("alice@example.org")) == 5
 
 
@@ -152,6 +184,7 @@ def test_run_uses_the_store_thread(data_dir: Path) -> None:
             thread = await committer.run(lambda _s: threading.current_thread().name)
             with pytest.raises(NotFound):
                 await committer.run(lambda s: s.remove_user("nobody@example.org"))
+            assert user is not None
             return local, user.address, thread
         finally:
             await committer.close()
@@ -160,8 +193,10 @@ def test_run_uses_the_store_thread(data_dir: Path) -> None:
 
 
 @pytest.mark.usefixtures("setup")
-def test_close_finishes_pending_work(data_dir: Path, make_mail: type[Mail]) -> None:
-    items = _prepare(data_dir, make_mail, 50)
+def test_close_finishes_pending_work(
+    data_dir: Path, spool: FileBlobStore, make_mail: type[Mail]
+) -> None:
+    items = _prepare(spool, make_mail, 50)
 
     async def main() -> None:
         committer = GroupCommitter(lambda: open_store(data_dir), max_batch=8)
@@ -176,7 +211,7 @@ def test_close_finishes_pending_work(data_dir: Path, make_mail: type[Mail]) -> N
             await committer.run(lambda s: s.list_domains())
 
     asyncio.run(main())
-    with open_store(data_dir) as store:  # type: ignore[attr-defined]
+    with contextlib.closing(open_store(data_dir)) as store:
         assert len(store.list_mailbox("alice@example.org")) == 50
 
 

@@ -263,7 +263,11 @@ def test_mailbox_lookups_of_missing_things(mailbox: Store) -> None:
 def test_uids_increase_per_folder(mailbox: Store, mail: Mail) -> None:
     mail.accept(local=["alice@example.org"])
     batch = []
-    for local in (["alice@example.org"], ["alice@example.org", "bob@example.org"], ["bob@example.org"]):
+    for local in (
+        ["alice@example.org"],
+        ["alice@example.org", "bob@example.org"],
+        ["bob@example.org"],
+    ):
         pending = mail.blob()
         batch.append((pending, mail.acceptance(pending, local=local)))
     mailbox.accept(batch)
@@ -352,7 +356,9 @@ def test_same_content_is_stored_once(mailbox: Store, mail: Mail) -> None:
 
 
 def test_iter_blob_refs_lists_each_digest_once(mailbox: Store, mail: Mail) -> None:
-    accepted = [mail.accept(local=["alice@example.org"], relay=["x@remote.example"]) for _ in range(3)]
+    accepted = [
+        mail.accept(local=["alice@example.org"], relay=["x@remote.example"]) for _ in range(3)
+    ]
     assert sorted(mailbox.iter_blob_refs()) == sorted(a.message.blob for a in accepted)
 
 

@@ -25,7 +25,9 @@ from postoffice.storage.ids import LENGTH
 WORKER = Path(__file__).with_name("store_worker.py")
 
 
-def _run_and_kill(data_dir: Path, batch: int, lines_before_kill: int, rng: random.Random) -> set[str]:
+def _run_and_kill(
+    data_dir: Path, batch: int, lines_before_kill: int, rng: random.Random
+) -> set[str]:
     proc = subprocess.Popen(
         [sys.executable, str(WORKER), "loop", str(data_dir), str(batch)],
         stdout=subprocess.PIPE,

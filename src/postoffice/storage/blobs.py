@@ -103,6 +103,8 @@ class FileBlobStore:
         self._lock = threading.Lock()
         self._tmp_dir: Path | None = None
         self._lock_fd: int | None = None
+        self._owner = 0
+        """pid that made _tmp_dir: a forked child makes its own."""
         self._names = itertools.count()
         self._create_dirs()
 
@@ -127,13 +129,17 @@ class FileBlobStore:
 
     def _own_tmp_dir(self) -> Path:
         with self._lock:
+            if self._tmp_dir is not None and self._owner != os.getpid():
+                if self._lock_fd is not None:
+                    os.close(self._lock_fd)  # our copy; the parent keeps its lock
+                self._tmp_dir = self._lock_fd = None
             if self._tmp_dir is None:
                 name = f"{os.getpid()}-{secrets.token_hex(6)}"
                 # Lock first, then make the directory: a cleaner only looks at directories.
                 fd = os.open(self.spool / f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 (self.spool / name).mkdir()
-                self._lock_fd, self._tmp_dir = fd, self.spool / name
+                self._lock_fd, self._tmp_dir, self._owner = fd, self.spool / name, os.getpid()
             return self._tmp_dir
 
     def discard(self, pending: PendingBlob) -> None:
@@ -215,6 +221,8 @@ class FileBlobStore:
             if self._tmp_dir is None or self._lock_fd is None:
                 return
             try:
+                if self._owner != os.getpid():
+                    raise OSError("not ours: made before a fork")
                 self._tmp_dir.rmdir()
                 self._lock_path(self._tmp_dir).unlink(missing_ok=True)
             except OSError:

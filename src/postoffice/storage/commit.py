@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -36,6 +37,8 @@ from postoffice.storage.interfaces import (
     StorageError,
     Store,
 )
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -195,7 +198,10 @@ class GroupCommitter:
                 self._calls.clear()
                 self._commits.clear()
             _deliver([(job, None, StorageError("the store is closed")) for job in leftover])
-            store.close()
+            try:
+                store.close()
+            except Exception:
+                log.exception("closing the store failed")
 
     def _accept(self, store: Store, batch: list[_Commit]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]]

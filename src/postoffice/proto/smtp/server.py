@@ -253,7 +253,7 @@ class ServerConnection(Session):
         if i < 0:
             if len(buf) < limit:
                 return False
-            buf.clear()
+            del buf[:limit]  # no LF in there: all of it belongs to the overlong line
             self._skip_line = True
             if self._state is State.AUTH:
                 self._state, self._sasl = State.READY, None

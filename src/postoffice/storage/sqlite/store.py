@@ -23,6 +23,7 @@ from postoffice.storage.blobs import FileBlobStore
 from postoffice.storage.interfaces import (
     Acceptance,
     AlreadyExists,
+    BlobStore,
     Domain,
     Folder,
     InUse,
@@ -83,11 +84,12 @@ class SqliteStore:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self._clock = clock
-        self.blobs = FileBlobStore(data_dir)
+        self.files = FileBlobStore(data_dir)
+        self.blobs: BlobStore = self.files
         try:
             self._db = connect(data_dir / DB_NAME)
         except sqlite3.Error as exc:
-            self.blobs.close()
+            self.files.close()
             raise StorageError(f"cannot open {data_dir / DB_NAME}: {exc}") from exc
         self._pool: ThreadPoolExecutor | None = None
         self._closed = False
@@ -115,7 +117,7 @@ class SqliteStore:
         if self._pool is not None:
             self._pool.shutdown()
         self._db.close()
-        self.blobs.close()
+        self.files.close()
 
     # the durable hot path
 
@@ -127,7 +129,7 @@ class SqliteStore:
                 raise ValueError(f"message {acceptance.message.id} does not match its blob")
         if self._pool is None and len(batch) > 1:
             self._pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="postoffice-fsync")
-        self.blobs.make_durable([pending for pending, _ in batch], self._pool)
+        self.files.make_durable([pending for pending, _ in batch], self._pool)
         with self._transaction():
             insert_acceptances(self._db, [acceptance for _, acceptance in batch])
 
@@ -280,8 +282,23 @@ class SqliteStore:
             ).fetchone()
         if row is None:
             return None
-        *head, smtputf8, ret, envid = row
-        return StoredMessage(*head, smtputf8=bool(smtputf8), ret=ret, envid=envid)
+        mid, blob, size, received_at, source, mail_from, client_ip, helo, auth, *rest = row
+        body, smtputf8, ret, envid = rest
+        return StoredMessage(
+            mid,
+            blob,
+            size,
+            received_at,
+            source,
+            mail_from,
+            client_ip,
+            helo,
+            auth,
+            body=body,
+            smtputf8=bool(smtputf8),
+            ret=ret,
+            envid=envid,
+        )
 
     def list_queue(self, status: str | None = None, limit: int = 1000) -> list[QueueItem]:
         sql = f"SELECT {_QUEUE_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id"
