@@ -1,0 +1,97 @@
+"""The command-line contract: names, flags, JSON shapes, one-line errors."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from postoffice.testing.server import postoffice
+
+
+@pytest.fixture
+def data(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    result = postoffice("init", "--domain", "Example.TEST", "--ports", "any", data=d)
+    assert "postmaster@example.test" in result.stdout and "password" in result.stdout
+    return d
+
+
+def test_init_writes_config_db_and_certificate(data: Path) -> None:
+    assert (data / "postoffice.toml").exists()
+    assert (data / "postoffice.db").exists()
+    assert (data / "tls" / "cert.pem").exists()
+    assert (data / "tls" / "key.pem").stat().st_mode & 0o077 == 0
+    text = (data / "postoffice.toml").read_text()
+    assert 'hostname = "mail.example.test"' in text and 'smtp = "127.0.0.1:0"' in text
+
+
+def test_init_port_presets(tmp_path: Path) -> None:
+    postoffice("init", "--ports", "standard", "--hostname", "mx.example.org", data=tmp_path / "s")
+    text = (tmp_path / "s" / "postoffice.toml").read_text()
+    assert 'smtp = "0.0.0.0:25"' in text and 'submission = "0.0.0.0:587"' in text
+    assert 'submissions = "0.0.0.0:465"' in text and 'hostname = "mx.example.org"' in text
+    postoffice("init", data=tmp_path / "d")
+    assert 'smtp = "127.0.0.1:2525"' in (tmp_path / "d" / "postoffice.toml").read_text()
+
+
+def test_domains(data: Path) -> None:
+    postoffice("domain", "add", "Other.Example", data=data)
+    listed = json.loads(postoffice("domain", "ls", "--json", data=data).stdout)
+    assert [d["name"] for d in listed] == ["example.test", "other.example"]
+    assert listed[0]["created_at"].endswith("Z")
+    dup = postoffice("domain", "add", "other.example", data=data, check=False)
+    assert dup.returncode == 1 and dup.stderr.startswith("postoffice: error:") and dup.stderr.count("\n") == 1
+    bad = postoffice("domain", "add", "not a domain", data=data, check=False)
+    assert bad.returncode == 1 and "invalid domain" in bad.stderr
+    in_use = postoffice("domain", "rm", "example.test", data=data, check=False)
+    assert in_use.returncode == 1  # postmaster lives there
+    postoffice("domain", "rm", "other.example", data=data)
+    assert len(json.loads(postoffice("domain", "ls", "--json", data=data).stdout)) == 1
+
+
+def test_users(data: Path) -> None:
+    out = postoffice("user", "add", "Bob@Example.test", data=data).stdout
+    assert "bob@example.test" in out and "password (shown only now):" in out
+    postoffice("user", "add", "carol@example.test", "--password-stdin", "--allow-sender", "@brand.example",
+               data=data, stdin="pw\n")
+    users = json.loads(postoffice("user", "ls", "--json", data=data).stdout)
+    assert {u["address"] for u in users} == {"postmaster@example.test", "bob@example.test", "carol@example.test"}
+    carol = next(u for u in users if u["address"] == "carol@example.test")
+    assert carol["allowed_senders"] == ["@brand.example"]
+    assert all("password" not in json.dumps(u) for u in users)
+    unknown_domain = postoffice("user", "add", "x@nowhere.example", data=data, check=False)
+    assert unknown_domain.returncode == 1 and "not a local domain" in unknown_domain.stderr
+    empty = postoffice("user", "add", "d@example.test", "--password-stdin", data=data, stdin="", check=False)
+    assert empty.returncode == 1 and "no password" in empty.stderr
+    assert "password of bob@example.test changed" in postoffice(
+        "user", "passwd", "bob@example.test", "--password-stdin", data=data, stdin="new\n").stdout
+    postoffice("user", "rm", "bob@example.test", data=data)
+    missing = postoffice("user", "rm", "bob@example.test", data=data, check=False)
+    assert missing.returncode == 1
+
+
+def test_mailbox_and_queue_on_empty_store(data: Path) -> None:
+    assert json.loads(postoffice("mailbox", "ls", "postmaster@example.test", "--json", data=data).stdout) == []
+    assert json.loads(postoffice("queue", "ls", "--json", data=data).stdout) == []
+    none = postoffice("mailbox", "show", "postmaster@example.test", "1", data=data, check=False)
+    assert none.returncode == 1 and "no message with UID 1" in none.stderr
+    nobody = postoffice("mailbox", "ls", "ghost@example.test", data=data, check=False)
+    assert nobody.returncode == 1 and "no mailbox" in nobody.stderr
+
+
+def test_db_migrate_is_idempotent(data: Path) -> None:
+    assert "up to date" in postoffice("db", "migrate", data=data).stdout
+
+
+def test_missing_data_dir_is_one_line(tmp_path: Path) -> None:
+    r = postoffice("domain", "ls", data=tmp_path / "nope", check=False)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and "postoffice init" in r.stderr
+
+
+def test_data_from_environment(data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+    monkeypatch.setenv("POSTOFFICE_DATA", str(data))
+    r = subprocess.run([sys.executable, "-m", "postoffice", "domain", "ls", "--json"],
+                       capture_output=True, text=True, check=True)
+    assert json.loads(r.stdout)[0]["name"] == "example.test"
