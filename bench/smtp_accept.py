@@ -473,7 +473,7 @@ def print_report(report: Result) -> None:
     po_ = next((s for s in report["results"] if s["target"] == "postoffice"), None)
     if po_ and po_["rounds"] and "peak_rss_bytes" in po_["rounds"][0]:
         first = po_["rounds"][0]
-        print(f"postoffice peak RSS (sum of VmHWM over {first.get('processes', '?')} processes): "
+        print(f"postoffice peak RSS (sum of VmHWM over {first.get('processes', '?')} process(es)): "
               f"{human(max(r.get('peak_rss_bytes', 0) for r in po_['rounds']), 'B')}")
         idle = first.get("idle")
         if idle:
@@ -513,6 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     def terminate(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if inherited as ignored
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
     ensure_postfix_tools()

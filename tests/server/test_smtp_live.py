@@ -68,7 +68,10 @@ def test_mx_refuses_relay_and_unknown_users(served: ServerProcess) -> None:
         assert client.rcpt("victim@elsewhere.example")[:1] == (554,)
         code, text = client.rcpt("victim%elsewhere.example@example.test")
         assert code == 554 and text.startswith(b"5.7.1")
-        code, text = client.rcpt("@example.test:victim@elsewhere.example")
+        # smtplib mangles source routes; send the RFC 5321 form by hand.
+        code, text = client.docmd("RCPT TO:<@example.test:victim@elsewhere.example>")
+        assert code == 554 and text.startswith(b"5.7.1")
+        code, text = client.docmd("RCPT TO:<@elsewhere.example:alice@example.test>")
         assert code == 554 and text.startswith(b"5.7.1")
         code, text = client.rcpt("nobody@example.test")
         assert code == 550 and text.startswith(b"5.1.1")

@@ -19,6 +19,7 @@ The adapter greets with `220 mx.example.org ESMTP` unless told otherwise.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable
 
@@ -201,3 +202,30 @@ def run(script: str, cfg: ServerConfig | None = None) -> Driver:
     flush()
     assert not out, f"unmatched server output at the end: {list(out)}"
     return driver
+
+
+# -- a slow, obviously correct DATA decoder to compare the real one with -------------------
+
+BARE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+
+
+def reference_data(
+    stream: bytes, normalize: bool = False, max_size: int = 0
+) -> tuple[bytes, str | None, bytes] | None:
+    """A slow, obviously correct DATA decoder: (content, error, leftover) or None."""
+    s = b"\r\n" + stream
+    end = s.find(b"\r\n.\r\n")
+    if end < 0:
+        return None
+    raw, leftover = s[2 : end + 2], s[end + 5 :]
+    lines = raw.split(b"\r\n")
+    content = b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines)
+    error = None
+    if BARE.search(content):
+        if normalize:
+            content = re.sub(rb"\r\n|\r|\n", b"\r\n", content)
+        else:
+            error = "bare-newline"
+    if error is None and max_size and len(content) > max_size:
+        error = "too-large"
+    return content, error, leftover

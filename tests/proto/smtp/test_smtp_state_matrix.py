@@ -20,20 +20,34 @@ PREFIX = {
     "chunked": b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nBDAT 2\r\nab",
 }
 COLUMNS = ("initial", "ready", "helo", "mail", "rcpt", "chunked")
-I, RD, M, RC, D, T, C = (State.INITIAL, State.READY, State.MAIL, State.RCPT, State.DATA,
-                         State.TLS, State.CLOSED)  # fmt: skip
+IN, RD, M, RC, D, T, C = (State.INITIAL, State.READY, State.MAIL, State.RCPT, State.DATA,
+                          State.TLS, State.CLOSED)  # fmt: skip
 SAME = None  # the state does not change
 
 S503 = ("503 5.5.1", SAME)
 MATRIX: dict[str, tuple[tuple[str, State | None], ...]] = {
     # command:               initial      ready                 helo                  mail                  rcpt                  chunked
     "EHLO x": (("250-", RD), ("250-", RD), ("250-", RD), ("250-", RD), ("250-", RD), ("250-", RD)),
-    "HELO x": (("250 mx", RD), ("250 mx", RD), ("250 mx", RD), ("250 mx", RD), ("250 mx", RD), ("250 mx", RD)),
+    "HELO x": (
+        ("250 mx", RD),
+        ("250 mx", RD),
+        ("250 mx", RD),
+        ("250 mx", RD),
+        ("250 mx", RD),
+        ("250 mx", RD),
+    ),
     "MAIL FROM:<m@example.org>": (S503, ("250 2.1.0", M), ("250 2.1.0", M), S503, S503, S503),
     "RCPT TO:<r@example.org>": (S503, S503, S503, ("250 2.1.5", RC), ("250 2.1.5", RC), S503),
     "DATA": (S503, S503, S503, ("554 5.5.1", SAME), ("354", D), S503),
     "BDAT 0 LAST": (S503, S503, S503, S503, ("250 2.0.0", RD), ("250 2.0.0", RD)),
-    "RSET": (("250 2.0.0", I), ("250 2.0.0", RD), ("250 2.0.0", RD), ("250 2.0.0", RD), ("250 2.0.0", RD), ("250 2.0.0", RD)),
+    "RSET": (
+        ("250 2.0.0", IN),
+        ("250 2.0.0", RD),
+        ("250 2.0.0", RD),
+        ("250 2.0.0", RD),
+        ("250 2.0.0", RD),
+        ("250 2.0.0", RD),
+    ),
     "NOOP": (("250 2.0.0", SAME),) * 6,
     "HELP": (("214 2.0.0", SAME),) * 6,
     "QUIT": (("221 2.0.0", C),) * 6,
