@@ -9,9 +9,9 @@ import sys
 from postoffice.cli.common import add_data_option, existing_data_dir, print_table
 
 LOGIN_HINT = {
-    "smtp": "MX: mail for local domains, no login",
-    "submission": "STARTTLS, then AUTH PLAIN/LOGIN as a mailbox address",
-    "submissions": "implicit TLS, AUTH PLAIN/LOGIN as a mailbox address",
+    "smtp": "MX for local domains, no login",
+    "submission": "STARTTLS, then AUTH PLAIN/LOGIN",
+    "submissions": "TLS, then AUTH PLAIN/LOGIN",
     "http": "GET /healthz",
 }
 
@@ -40,11 +40,25 @@ def run(args: argparse.Namespace) -> int:
             for b in bound
         ]
         print_table(f"postoffice {config.server.hostname} is listening", ("listener", "address", "tls", "how to use"), rows)
+        users = _some_users(config.data_dir)
         print(
-            "Log in with a mailbox address (postmaster@<your domain>) and the password printed by\n"
-            "`postoffice init`; set a new one with `postoffice user passwd ADDRESS`.\n"
+            f"Log in as a mailbox address ({users}) with the password `postoffice init` or\n"
+            "`postoffice user add` printed; `postoffice user passwd ADDRESS` sets a new one.\n"
             f"Data directory: {config.data_dir}. Stop with Ctrl-C.",
             flush=True,
         )
 
     return app.serve(config, on_ready=ready)
+
+
+def _some_users(data_dir: object) -> str:
+    from postoffice.storage import open_store
+
+    store = open_store(data_dir)  # type: ignore[arg-type]
+    try:
+        users = [u.address for u in store.list_users()]
+    finally:
+        store.close()
+    if not users:
+        return "none yet: `postoffice user add ADDRESS`"
+    return ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")

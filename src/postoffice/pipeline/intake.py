@@ -21,6 +21,7 @@ from postoffice.pipeline.submit import msa_inspector
 from postoffice.policy.recipients import Route, decide_recipient, split_address
 from postoffice.policy.senders import may_send_as
 from postoffice.proto.smtp.reply import Reply
+from postoffice.storage.ids import new_message_id
 from postoffice.storage.interfaces import (
     Acceptance,
     BlobStore,
@@ -28,7 +29,6 @@ from postoffice.storage.interfaces import (
     StoredMessage,
     User,
 )
-from postoffice.storage.ids import new_message_id
 
 T = TypeVar("T")
 Runner = Callable[..., Awaitable[Any]]
