@@ -347,14 +347,17 @@ def idle_connections(host: str, port: int, count: int, server_pid: int) -> Resul
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             socks.append(s)
             s.settimeout(10)
-            s.bind((f"127.0.0.{10 + i // 25}", 0))
-            s.connect((host, port))
             banner = b""
-            while not banner.endswith(b"\n") and len(banner) < 4096:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                banner += chunk
+            try:
+                s.bind((f"127.0.0.{10 + i // 25}", 0))
+                s.connect((host, port))
+                while not banner.endswith(b"\n") and len(banner) < 4096:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    banner += chunk
+            except OSError:
+                pass
             if not banner.startswith(b"220"):
                 refused += 1
         time.sleep(2.0)

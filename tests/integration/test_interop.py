@@ -71,6 +71,7 @@ def test_postfix_relays_to_our_mx(server: ServerProcess) -> None:
                 client.sendmail("someone@remote.example", ["alice@example.test", "bob@example.test"],
                                 f"From: someone@remote.example\r\nSubject: via postfix {n}\r\n\r\nhi\r\n".encode())
         assert postfix.wait_for_queue_empty(60), postfix.log_tail()
+        assert postfix.wait_for_log("status=sent", 10), postfix.log_tail()  # the log is written asynchronously
         log = postfix.log_text()
     assert "status=sent" in log and "250 2.0.0 Ok: queued as" in log
     for address in ("alice@example.test", "bob@example.test"):
