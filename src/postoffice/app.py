@@ -17,7 +17,8 @@ import signal
 import socket
 import ssl
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -216,12 +217,22 @@ def serve(config: Config, on_ready: Callable[[list[BoundListener]], None] | None
         on_ready(bound)
     try:
         if workers == 1:
-            asyncio.run(Worker(config, bound, 0).run())
+            _run_loop(Worker(config, bound, 0).run())
             return 0
         return _run_workers(config, bound, workers)
     finally:
         with contextlib.suppress(FileNotFoundError):
             (config.data_dir / "run" / "listeners.json").unlink()
+
+
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run on uvloop when it is installed (faster sockets), else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
 
 
 def _run_workers(config: Config, bound: list[BoundListener], workers: int) -> int:
@@ -235,7 +246,7 @@ def _run_workers(config: Config, bound: list[BoundListener], workers: int) -> in
                     for i, s in enumerate(b.sockets):
                         if i != index:
                             s.close()
-                asyncio.run(Worker(config, bound, index).run())
+                _run_loop(Worker(config, bound, index).run())
             except BaseException:
                 log.exception("worker %d failed", index)
                 code = 1

@@ -17,7 +17,8 @@ from postoffice.storage.blobs import FileBlobStore, SpooledBlob
 
 @pytest.fixture
 def blobs(data_dir: Path) -> Iterator[FileBlobStore]:
-    store = FileBlobStore(data_dir)
+    """Every blob spills to a temporary file (the path large messages take)."""
+    store = FileBlobStore(data_dir, memory_limit=0)
     yield store
     store.close()
 
@@ -31,7 +32,7 @@ def spool(blobs: FileBlobStore, data: bytes) -> SpooledBlob:
 
 def test_layout_is_created(blobs: FileBlobStore, data_dir: Path) -> None:
     fanout = sorted(p.name for p in (data_dir / "blobs").iterdir())
-    assert fanout == [f"{i:02x}" for i in range(256)]
+    assert fanout == [f"{i:02x}" for i in range(256)] + ["packs"]
     assert (data_dir / "spool" / "tmp").is_dir()
 
 
@@ -114,11 +115,11 @@ def test_bad_digests_are_not_found(blobs: FileBlobStore) -> None:
 
 
 def test_clean_temp_removes_only_what_dead_stores_left(data_dir: Path) -> None:
-    dead = FileBlobStore(data_dir)
+    dead = FileBlobStore(data_dir, memory_limit=0)
     left = spool(dead, b"never accepted")
     dead.close()  # its lock is released; the unfinished file remains
 
-    live = FileBlobStore(data_dir)
+    live = FileBlobStore(data_dir, memory_limit=0)
     in_flight = spool(live, b"being accepted")
     loose = data_dir / "spool" / "tmp" / "loose"
     loose.write_bytes(b"x")
@@ -166,3 +167,36 @@ def test_a_forked_child_writes_into_its_own_directory(blobs: FileBlobStore) -> N
     assert child.parent != parent.path.parent
     assert child.read_bytes() == b"child"
     assert parent.path.read_bytes() == b"parent"
+
+
+def test_small_blobs_share_one_pack_and_read_back(data_dir: Path) -> None:
+    index: dict[str, object] = {}
+    store = FileBlobStore(data_dir, locator=index.get)  # type: ignore[arg-type]
+    try:
+        contents = [b"first message\r\n", b"second\r\n" * 100, b"first message\r\n"]
+        pending = [spool(store, c) for c in contents]
+        assert all(p.data is not None and not p.path.exists() for p in pending)
+        entries = store.make_durable(pending, None)
+        assert len(entries) == 2  # the same content twice is written once
+        assert len({e.pack for e in entries}) == 1
+        packs = list((data_dir / "blobs" / "packs").rglob("*.pack"))
+        assert len(packs) == 1 and packs[0].stat().st_size == len(contents[0]) + len(contents[1])
+        index.update({e.digest: e for e in entries})
+        for content in contents:
+            digest = hashlib.sha256(content).hexdigest()
+            assert store.read(digest) == content and store.exists(digest)
+        with pytest.raises(NotFound):
+            store.read(hashlib.sha256(b"never stored").hexdigest())
+    finally:
+        store.close()
+
+
+def test_large_blobs_spill_to_their_own_file(data_dir: Path) -> None:
+    store = FileBlobStore(data_dir, memory_limit=100)
+    try:
+        pending = spool(store, b"x" * 101)
+        assert pending.data is None and pending.path.exists()
+        assert store.make_durable([pending], None) == []
+        assert store.path(pending.digest).read_bytes() == b"x" * 101
+    finally:
+        store.close()

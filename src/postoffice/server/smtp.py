@@ -8,6 +8,7 @@ lives in pipeline/ and policy/."""
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -75,8 +76,7 @@ class SmtpSession(asyncio.Protocol):
     # -- asyncio.Protocol callbacks -------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
         self.info = SessionInfo(self.ctx.name, str(peer[0]), int(peer[1]))
         if self.ctx.implicit_tls:
@@ -314,8 +314,7 @@ class SmtpSession(asyncio.Protocol):
         if transport is None:
             self._closed = True
             return False
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.info.tls = tlsinfo.describe(transport.get_extra_info("ssl_object"))
         self.info.helo = ""
         self.conn.tls_started()

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from postoffice.storage import addresses
-from postoffice.storage.blobs import FileBlobStore
+from postoffice.storage.blobs import FileBlobStore, PackEntry
 from postoffice.storage.interfaces import (
     Acceptance,
     AlreadyExists,
@@ -84,7 +84,7 @@ class SqliteStore:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self._clock = clock
-        self.files = FileBlobStore(data_dir)
+        self.files = FileBlobStore(data_dir, locator=self._locate_blob)
         self.blobs: BlobStore = self.files
         try:
             self._db = connect(data_dir / DB_NAME)
@@ -129,9 +129,19 @@ class SqliteStore:
                 raise ValueError(f"message {acceptance.message.id} does not match its blob")
         if self._pool is None and len(batch) > 1:
             self._pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="postoffice-fsync")
-        self.files.make_durable([pending for pending, _ in batch], self._pool)
+        packed = self.files.make_durable([pending for pending, _ in batch], self._pool)
         with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO blob_packs (digest, pack, offset, size) VALUES (?,?,?,?)",
+                [(e.digest, e.pack, e.offset, e.size) for e in packed],
+            )
             insert_acceptances(self._db, [acceptance for _, acceptance in batch])
+
+    def _locate_blob(self, digest: str) -> PackEntry | None:
+        row = self._db.execute(
+            "SELECT pack, offset, size FROM blob_packs WHERE digest = ?", (digest,)
+        ).fetchone()
+        return None if row is None else PackEntry(digest, row[0], row[1], row[2])
 
     # domains
 
