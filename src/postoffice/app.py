@@ -18,9 +18,9 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable, Coroutine
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config

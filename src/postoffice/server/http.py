@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 import json
+from typing import cast
 
 from postoffice import __version__
 

@@ -8,11 +8,11 @@ lives in pipeline/ and policy/."""
 from __future__ import annotations
 
 import asyncio
-from typing import cast
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import cast
 
 from postoffice.credentials import verify_password
 from postoffice.pipeline.draft import Draft
