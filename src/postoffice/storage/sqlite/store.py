@@ -9,7 +9,9 @@ the 30 s busy timeout), readers never block in WAL mode.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -92,6 +94,8 @@ class SqliteStore:
             self.files.close()
             raise StorageError(f"cannot open {data_dir / DB_NAME}: {exc}") from exc
         self._pool: ThreadPoolExecutor | None = None
+        self._lock_path = data_dir / (DB_NAME + ".writer-lock")
+        self._lock_fd: int | None = None
         self._closed = False
 
     def __enter__(self) -> SqliteStore:
@@ -118,6 +122,9 @@ class SqliteStore:
             self._pool.shutdown()
         self._db.close()
         self.files.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # the durable hot path
 
@@ -387,10 +394,23 @@ class SqliteStore:
         return int(row[0])
 
     @contextmanager
+    def _writer_lock(self) -> Iterator[None]:
+        """Writers of every process queue on one flock before BEGIN IMMEDIATE: a blocked
+        flock wakes the moment the lock is free, where SQLite's busy handler sleeps and
+        polls (up to 100 ms per retry), which starves group commits of several workers."""
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextmanager
     def _transaction(self) -> Iterator[None]:
         """BEGIN IMMEDIATE ... COMMIT, rolled back on any error; sqlite3 errors become
         StorageError (AlreadyExists for a uniqueness violation)."""
-        with _errors():
+        with self._writer_lock(), _errors():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
