@@ -50,7 +50,7 @@ class BoundListener:
 
 
 def bind_listeners(config: Config, workers: int) -> list[BoundListener]:
-    bound = []
+    bound: list[BoundListener] = []
     for name, (host, port) in config.listener_addresses().items():
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         socks: list[socket.socket] = []
@@ -106,7 +106,7 @@ def core_config(config: Config, name: str, tls_available: bool) -> ServerConfig:
         secure=name == "submissions",
         require_auth=submission,
         vrfy_enabled=smtp.vrfy,
-        bare_newline=smtp.bare_newline,
+        bare_newline="normalize" if smtp.bare_newline == "normalize" else "reject",
     )
 
 
@@ -228,7 +228,7 @@ def serve(config: Config, on_ready: Callable[[list[BoundListener]], None] | None
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
     """Run on uvloop when it is installed (faster sockets), else on asyncio's own loop."""
     try:
-        import uvloop
+        import uvloop  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         asyncio.run(main)
         return

@@ -28,8 +28,8 @@ def parse_fields(section: bytes) -> list[tuple[str, str]]:
             continue
         if raw[:1] in (b" ", b"\t"):
             if fields:
-                name, value = fields[-1]
-                fields[-1] = (name, value + " " + raw.strip().decode("utf-8", "replace"))
+                previous, text = fields[-1]
+                fields[-1] = (previous, text + " " + raw.strip().decode("utf-8", "replace"))
             continue
         name, sep, value = raw.partition(b":")
         if not sep or not _FIELD_NAME.match(name):
@@ -51,7 +51,7 @@ def mailbox_addresses(value: str) -> list[str] | None:
         return None
     if any(isinstance(d, errors.InvalidHeaderDefect) for d in parsed.defects):
         return None
-    addresses = [a for a in parsed.addresses]
+    addresses = list(getattr(parsed, "addresses", ()))
     if not addresses or not all(a.username and _valid_domain(a.domain) for a in addresses):
         return None
     return [a.addr_spec for a in addresses]

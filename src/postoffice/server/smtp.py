@@ -209,6 +209,7 @@ class SmtpSession(asyncio.Protocol):
                 self._draft.write(event.data)
                 continue
             in_content = False
+            assert isinstance(event, ev.Event)
             if isinstance(event, ev.Closed):
                 self._flush()
                 return
@@ -314,7 +315,7 @@ class SmtpSession(asyncio.Protocol):
         if transport is None:
             self._closed = True
             return False
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._transport = transport
         self.info.tls = tlsinfo.describe(transport.get_extra_info("ssl_object"))
         self.info.helo = ""
         self.conn.tls_started()
