@@ -105,6 +105,8 @@ def core_config(config: Config, name: str, tls_available: bool) -> ServerConfig:
         tls_available=tls_available and name != "submissions",
         secure=name == "submissions",
         require_auth=submission,
+        # The MX takes mail for local domains only; logins belong on the submission ports.
+        auth_mechanisms=("PLAIN", "LOGIN") if submission else (),
         vrfy_enabled=smtp.vrfy,
         bare_newline="normalize" if smtp.bare_newline == "normalize" else "reject",
     )

@@ -61,6 +61,15 @@ def test_mx_delivers_to_local_mailbox_with_received_header(served: ServerProcess
     assert raw.endswith(b"\r\n\r\nbody\r\n")
 
 
+def test_mx_offers_no_login_even_after_starttls(served: ServerProcess) -> None:
+    with mx(served) as client:
+        client.starttls(context=insecure_tls_context())
+        client.ehlo("c")
+        assert client.has_extn("size") and not client.has_extn("auth")
+        code, _ = client.docmd("AUTH", "PLAIN AGJvYkBleGFtcGxlLnRlc3QAeA==")
+        assert code in (502, 503, 504)
+
+
 def test_mx_refuses_relay_and_unknown_users(served: ServerProcess) -> None:
     with mx(served) as client:
         client.ehlo("client.example")

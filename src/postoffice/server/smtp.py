@@ -165,10 +165,10 @@ class SmtpSession(asyncio.Protocol):
             try:
                 await asyncio.wait_for(self._serve(), self.ctx.session_timeout)
             except TimeoutError:
-                self._reply_and_close(TIMEOUT)
+                self._say(TIMEOUT)
         except Exception:
             log.exception("session with %s failed", self.info.client_ip)
-            self._reply_and_close(Reply(421, "4.3.0", "Internal error, closing connection"))
+            self._say(Reply(421, "4.3.0", "Internal error, closing connection"))
         finally:
             if refusal is None:
                 self.ctx.limiter.release(self.info.client_ip)
@@ -176,7 +176,8 @@ class SmtpSession(asyncio.Protocol):
             self._sessions.discard(self)
             self._close()
 
-    def _reply_and_close(self, reply: Reply) -> None:
+    def _say(self, reply: Reply) -> None:
+        """Write a last reply the core did not produce (timeouts, shutdown, errors)."""
         if self._transport is not None and not self._closed:
             self._transport.write(reply.render())
 
@@ -194,11 +195,11 @@ class SmtpSession(asyncio.Protocol):
                 if self._closed:
                     return
                 if self._draining and self._txn is None:
-                    self._reply_and_close(SHUTDOWN)
+                    self._say(SHUTDOWN)
                     return
                 timeout = ctx.data_timeout if in_content else ctx.command_timeout
                 if not await self._wait_for_input(timeout):
-                    self._reply_and_close(TIMEOUT)
+                    self._say(TIMEOUT)
                     return
                 continue
             if isinstance(event, ev.DataChunk):

@@ -45,7 +45,7 @@ from typing import BinaryIO, TypeVar
 from postoffice.storage.interfaces import NotFound, PendingBlob, StorageError
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
-_BUFFER = 256 * 1024
+_BUFFER = 64 * 1024
 MEMORY_LIMIT = 128 * 1024
 """Content up to this size stays in memory until `make_durable` writes it: no file is created
 on the event loop for ordinary messages (creating files there costs more than the whole SMTP
