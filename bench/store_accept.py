@@ -1,6 +1,6 @@
 """Acceptance throughput of the embedded store (not a test; run by hand):
 
-    .venv/bin/python tests/storage/bench_accept.py [--dir /path/on/the/target/fs]
+    .venv/bin/python bench/store_accept.py [--dir /path/on/the/target/fs]
 
 Part 1 times Store.accept alone, with the blobs written beforehand, in batches of 1, 50
 and 256. Part 2 drives a GroupCommitter from C concurrent asyncio "sessions" and shows

@@ -32,7 +32,7 @@ from postoffice.server.smtp import ListenerContext, SmtpSession
 from postoffice.server.tls import server_context
 from postoffice.storage import open_store
 from postoffice.storage.commit import GroupCommitter
-from postoffice.storage.interfaces import Store
+from postoffice.storage.interfaces import Store, User
 
 log = logging.getLogger("postoffice")
 
@@ -148,8 +148,9 @@ class Worker:
         tls_context = self._tls_context()
 
         async def password_hash(address: str) -> str | None:
-            user = await directory.user(address)
-            return user.password_hash if user else None
+            # Not cached: a changed or removed password stops working at once.
+            user = await committer.run(_call, "get_user", address.lower())
+            return user.password_hash if isinstance(user, User) else None
 
         for b in self.bound:
             sock = b.sockets[self.index]

@@ -99,3 +99,24 @@ def test_oversized_header_section_is_refused(tmp_path: Path) -> None:
     feed(d, b"X-Long: " + b"a" * 200 + b"\r\n\r\nbody\r\n", 10)
     assert d.finish() is None
     assert d.refusal is not None and d.refusal.code == 552
+
+
+class FullDiskWriter(MemoryWriter):
+    def __init__(self, fail_after: int) -> None:
+        super().__init__()
+        self.fail_after = fail_after
+
+    def write(self, data: bytes) -> None:
+        if len(self.data) + len(data) > self.fail_after:
+            raise OSError(28, "No space left on device")
+        super().write(data)
+
+
+def test_full_disk_is_a_temporary_failure_not_a_crash() -> None:
+    for inspect in (None, inspector()):
+        w = FullDiskWriter(fail_after=40)
+        d = Draft(w, b"Received: x\r\n", inspect=inspect)
+        feed(d, b"From: bob@example.test\r\n\r\n" + b"body line\r\n" * 20, 9)
+        assert d.finish() is None
+        assert d.refusal is not None and (d.refusal.code, d.refusal.status) == (452, "4.3.1")
+        assert w.aborted

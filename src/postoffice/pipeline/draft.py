@@ -16,6 +16,7 @@ from postoffice.storage.interfaces import BlobWriter, PendingBlob
 Inspector = Callable[[list[tuple[str, str]]], tuple[bytes, Reply | None]]
 
 HEADER_TOO_LARGE = Reply(552, "5.3.4", "Header section exceeds fixed limit")
+NO_SPACE = Reply(452, "4.3.1", "Insufficient system storage, try again later")
 
 
 class Draft:
@@ -32,11 +33,22 @@ class Draft:
         self._held = bytearray()
         self.refusal: Reply | None = None
         """Set when the content was refused; the rest is then read and dropped."""
-        writer.write(trace)
+        try:
+            writer.write(trace)
+        except OSError:
+            self.refusal = NO_SPACE
 
     def write(self, chunk: bytes) -> None:
         if self.refusal is not None:
             return
+        try:
+            self._write(chunk)
+        except OSError:
+            # Disk full or failing: read the rest, then a temporary failure; the client retries.
+            self.refusal = NO_SPACE
+            self._held.clear()
+
+    def _write(self, chunk: bytes) -> None:
         if self._inspect is None:
             self._writer.write(chunk)
             return
@@ -63,15 +75,18 @@ class Draft:
 
     def finish(self) -> PendingBlob | None:
         """The content, or None when it was refused (the reply is in `refusal`)."""
-        if self._inspect is not None and self.refusal is None:
-            # The message ended inside its header section (no body): inspect what there is.
-            if not self._held.endswith(b"\r\n"):
-                self._held += b"\r\n"
-            self._release(len(self._held))
-        if self.refusal is not None:
-            self._writer.abort()
-            return None
-        return self._writer.finish()
+        try:
+            if self._inspect is not None and self.refusal is None:
+                # The message ended inside its header section (no body): inspect what there is.
+                if not self._held.endswith(b"\r\n"):
+                    self._held += b"\r\n"
+                self._release(len(self._held))
+            if self.refusal is None:
+                return self._writer.finish()
+        except OSError:
+            self.refusal = NO_SPACE
+        self._writer.abort()
+        return None
 
     def abort(self) -> None:
         self._writer.abort()
