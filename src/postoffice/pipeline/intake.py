@@ -7,6 +7,7 @@ Unauthenticated sessions are the MX (local delivery only); authenticated ones ar
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -30,6 +31,7 @@ from postoffice.storage.interfaces import (
     User,
 )
 
+log = logging.getLogger("postoffice.intake")
 T = TypeVar("T")
 Runner = Callable[..., Awaitable[Any]]
 
@@ -199,6 +201,8 @@ class Intake:
         pending = draft.finish()
         if pending is None:
             assert draft.refusal is not None
+            log.info("refused listener=%s client=%s from=<%s>: %s", session.listener,
+                     session.client_ip, txn.mail_from, draft.refusal.text)
             return draft.refusal
         params = txn.params
         message = StoredMessage(
@@ -226,4 +230,9 @@ class Intake:
             # Disk full, I/O error: nothing was acknowledged, the client retries.
             self._blobs.discard(pending)
             return TEMPFAIL
+        log.info(
+            "accepted id=%s listener=%s client=%s from=<%s> local=%d relay=%d size=%d auth=%s",
+            queue_id, session.listener, session.client_ip, txn.mail_from, len(txn.local),
+            len(txn.relay), pending.size, session.auth_identity or "-",
+        )
         return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
