@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import signal
 import socket
 import ssl
 import sys
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ from typing import Any
 
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
+from postoffice.errors import PostofficeError
 from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.proto.smtp.server import ServerConfig
 from postoffice.server.http import HttpSession
@@ -212,20 +215,45 @@ def _session_factory(ctx: ListenerContext, sessions: set[SmtpSession]) -> Callab
 
 def serve(config: Config, on_ready: Callable[[list[BoundListener]], None] | None = None) -> int:
     """Run every listener until SIGTERM/SIGINT; returns the exit status."""
-    open_store(config.data_dir).close()  # migrations, stale temporary files
-    workers = config.server.workers or os.cpu_count() or 1
-    bound = bind_listeners(config, workers)
-    write_listeners_file(config, bound)
-    if on_ready is not None:
-        on_ready(bound)
+    lock = _lock_data_dir(config.data_dir)
     try:
-        if workers == 1:
-            _run_loop(Worker(config, bound, 0).run())
-            return 0
-        return _run_workers(config, bound, workers)
+        open_store(config.data_dir).close()  # migrations, stale temporary files
+        workers = config.server.workers or os.cpu_count() or 1
+        bound = bind_listeners(config, workers)
+        write_listeners_file(config, bound)
+        if on_ready is not None:
+            on_ready(bound)
+        try:
+            if workers == 1:
+                _run_loop(Worker(config, bound, 0).run())
+                return 0
+            return _supervise(config, bound, workers)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                (config.data_dir / "run" / "listeners.json").unlink()
+            for b in bound:
+                for s in b.sockets:
+                    s.close()
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            (config.data_dir / "run" / "listeners.json").unlink()
+        os.close(lock)
+
+
+def _lock_data_dir(data_dir: Path) -> int:
+    """Hold run/serve.lock for the server's lifetime: one server per data directory."""
+    run_dir = data_dir / "run"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / "serve.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise PostofficeError(
+            f"{data_dir}: another postoffice serve (pid {holder}) is using this data directory"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -238,49 +266,73 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-def _run_workers(config: Config, bound: list[BoundListener], workers: int) -> int:
+RESPAWN_DELAY = 1.0
+"""Seconds before a worker that died is started again."""
+RESPAWN_LIMIT = 5
+"""Deaths within RESPAWN_WINDOW seconds after which the whole server stops (a crash loop)."""
+RESPAWN_WINDOW = 60.0
+
+
+def _spawn(config: Config, bound: list[BoundListener], index: int) -> int:
+    pid = os.fork()
+    if pid != 0:
+        return pid
+    code = 0
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the worker's loop installs its own
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for b in bound:
+            for i, s in enumerate(b.sockets):
+                if i != index:
+                    s.close()
+        _run_loop(Worker(config, bound, index).run())
+    except BaseException:
+        log.exception("worker %d failed", index)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        os._exit(code)
+
+
+def _supervise(config: Config, bound: list[BoundListener], workers: int) -> int:
+    """Fork the workers, restart any that dies, and stop them all on SIGTERM/SIGINT.
+
+    The parent keeps every listening socket open, so a restarted worker takes over the same
+    socket (and the connections queued on it) from the one that died."""
     children: dict[int, int] = {}
-    for index in range(workers):
-        pid = os.fork()
-        if pid == 0:
-            code = 0
-            try:
-                for b in bound:
-                    for i, s in enumerate(b.sockets):
-                        if i != index:
-                            s.close()
-                _run_loop(Worker(config, bound, index).run())
-            except BaseException:
-                log.exception("worker %d failed", index)
-                code = 1
-            finally:
-                sys.stdout.flush()
-                os._exit(code)
-        children[pid] = index
-    for b in bound:
-        for s in b.sockets:
-            s.close()
     stopping = False
 
-    def forward(signum: int, _frame: object) -> None:
+    def stop(signum: int, _frame: object) -> None:
         nonlocal stopping
         stopping = True
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for index in range(workers):
+        children[_spawn(config, bound, index)] = index
+    deaths: list[float] = []
     status = 0
     while children:
         try:
             pid, wait_status = os.wait()
         except ChildProcessError:
             break
-        children.pop(pid, None)
+        index = children.pop(pid)
+        if stopping:
+            continue
         code = os.waitstatus_to_exitcode(wait_status)
-        if code != 0 and not stopping:
-            log.error("worker %d exited with %d; stopping", pid, code)
+        now = time.monotonic()
+        deaths = [t for t in deaths if now - t < RESPAWN_WINDOW] + [now]
+        if len(deaths) > RESPAWN_LIMIT:
+            log.error("workers keep dying (%d in %.0f s); stopping", len(deaths), RESPAWN_WINDOW)
             status = 1
-            forward(signal.SIGTERM, None)
+            stop(signal.SIGTERM, None)
+            continue
+        log.error("worker %d (pid %d) exited with %d; restarting it", index, pid, code)
+        time.sleep(RESPAWN_DELAY)
+        if not stopping:
+            children[_spawn(config, bound, index)] = index
     return status
