@@ -200,3 +200,52 @@ def test_init_refuses_existing_directory(served: ServerProcess) -> None:
     result = postoffice("init", data=served.data, check=False)
     assert result.returncode == 1 and "refusing to overwrite" in result.stderr
     assert PASSWORD  # fixture users are untouched
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field}")
+
+
+def test_large_message_streams_without_growing_memory(served: ServerProcess) -> None:
+    assert served.process is not None
+    line = b"x" * 998 + b"\r\n"
+    chunk = line * 1000  # ~1 MB
+    with mx(served) as client:
+        client.ehlo("c")
+        client.mail("big@remote.example", ["SIZE=31000000"])
+        client.rcpt("alice@example.test")
+        before = rss_kb(served.process.pid)
+        hwm_before = rss_kb(served.process.pid, "VmHWM")
+        client.putcmd("DATA")
+        assert client.getreply()[0] == 354
+        client.send(b"Subject: big\r\n\r\n")
+        peak = before
+        for _ in range(30):
+            client.send(chunk)
+            peak = max(peak, rss_kb(served.process.pid))
+        client.send(b".\r\n")
+        code, text = client.getreply()
+        assert code == 250, text
+    pid = served.process.pid
+    growth_mb = max(max(peak, rss_kb(pid)) - before, rss_kb(pid, "VmHWM") - hwm_before) / 1024
+    assert growth_mb < 8, f"server grew by {growth_mb:.1f} MB for a 30 MB message"
+    entry = mailbox(served, "alice@example.test")[-1]
+    assert entry["subject"] == "big" and int(entry["size"]) > 30_000_000  # type: ignore[call-overload]
+
+
+def test_one_blob_for_all_local_recipients(served: ServerProcess) -> None:
+    with mx(served) as client:
+        client.sendmail("a@remote.example", ["alice@example.test", "bob@example.test"],
+                        b"Subject: shared blob\r\n\r\nx\r\n")
+    from postoffice.storage import open_store
+    store = open_store(served.data)
+    try:
+        a = store.list_mailbox("alice@example.test")[-1]
+        b = store.list_mailbox("bob@example.test")[-1]
+    finally:
+        store.close()
+    assert a.blob == b.blob and a.message_id == b.message_id
