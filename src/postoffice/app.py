@@ -40,6 +40,7 @@ from postoffice.storage.interfaces import Store, User
 log = logging.getLogger("postoffice")
 
 SMTP_LISTENERS = ("smtp", "submission", "submissions")
+STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 TLS_MODE = {"smtp": "starttls", "submission": "starttls", "submissions": "implicit", "http": "none"}
 
 
@@ -186,8 +187,9 @@ class Worker:
             else:
                 continue
             self.servers.append(server)
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._stop.set)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by serve() until now
         await self._stop.wait()
         await self.shutdown()
         await committer.close()
@@ -214,7 +216,11 @@ def _session_factory(ctx: ListenerContext, sessions: set[SmtpSession]) -> Callab
 
 
 def serve(config: Config, on_ready: Callable[[list[BoundListener]], None] | None = None) -> int:
-    """Run every listener until SIGTERM/SIGINT; returns the exit status."""
+    """Run every listener until SIGTERM/SIGINT; returns the exit status.
+
+    The stop signals stay blocked until a handler is in place (in each worker, once its loop
+    runs), so a SIGTERM during startup is not lost and still stops the server cleanly."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     lock = _lock_data_dir(config.data_dir)
     try:
         open_store(config.data_dir).close()  # migrations, stale temporary files
@@ -274,13 +280,15 @@ RESPAWN_WINDOW = 60.0
 
 
 def _spawn(config: Config, bound: list[BoundListener], index: int) -> int:
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     pid = os.fork()
     if pid != 0:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         return pid
     code = 0
     try:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the worker's loop installs its own
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for sig in STOP_SIGNALS:  # the worker's loop installs its own, then unblocks them
+            signal.signal(sig, signal.SIG_DFL)
         for b in bound:
             for i, s in enumerate(b.sockets):
                 if i != index:
@@ -313,6 +321,7 @@ def _supervise(config: Config, bound: list[BoundListener], workers: int) -> int:
     signal.signal(signal.SIGINT, stop)
     for index in range(workers):
         children[_spawn(config, bound, index)] = index
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     deaths: list[float] = []
     status = 0
     while children:

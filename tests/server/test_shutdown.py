@@ -51,3 +51,12 @@ def test_sigterm_lets_the_transaction_finish(tmp_path: Path) -> None:
         assert len(store.list_mailbox("bob@example.test")) == 1
     finally:
         store.close()
+
+
+def test_sigterm_right_after_start_is_a_clean_stop(tmp_path: Path) -> None:
+    for workers in (1, 2):
+        server = ServerProcess(tmp_path / f"data{workers}", config={"server": {"workers": workers}})
+        server.init()
+        server.start()
+        assert server.stop() == 0, server.log_text()
+        assert not (tmp_path / f"data{workers}" / "run" / "listeners.json").exists()

@@ -14,7 +14,8 @@ from postoffice.testing.server import ServerProcess, insecure_tls_context
 def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     server = ServerProcess(tmp_path_factory.mktemp("strict") / "data", config={
         "smtp": {"max_connections_per_ip": 3, "command_timeout": 1.0, "max_recipients": 2,
-                 "max_errors": 3, "max_message_size": 2000, "transaction_timeout": 4.0},
+                 "max_errors": 3, "max_message_size": 2000, "transaction_timeout": 4.0,
+                 "vrfy": True},
     })
     with server:
         server.add_user("bob@example.test", "pw-strict-1")
@@ -136,3 +137,15 @@ def test_starttls_injection_is_discarded(strict: ServerProcess) -> None:
         tls.sendall(b"QUIT\r\n")
         assert reply(tls).startswith(b"221")
         tls.close()
+
+
+def test_vrfy_when_enabled(strict: ServerProcess) -> None:
+    with connect(strict) as s:
+        reply(s)
+        s.sendall(b"EHLO c\r\n")
+        reply(s)
+        for command, expected in ((b"VRFY <bob@example.test>", b"250 2.1.5 <bob@example.test>"),
+                                  (b"VRFY nobody@example.test", b"550 5.1.1"),
+                                  (b"VRFY someone@elsewhere.example", b"252 2.5.2")):
+            s.sendall(command + b"\r\n")
+            assert reply(s).startswith(expected), command

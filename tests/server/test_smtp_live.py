@@ -61,6 +61,12 @@ def test_mx_delivers_to_local_mailbox_with_received_header(served: ServerProcess
     assert raw.endswith(b"\r\n\r\nbody\r\n")
 
 
+def test_vrfy_is_off_by_default(served: ServerProcess) -> None:
+    with mx(served) as client:
+        code, text = client.verify("alice@example.test")
+        assert code == 252 and text.startswith(b"2.5.2")
+
+
 def test_mx_offers_no_login_even_after_starttls(served: ServerProcess) -> None:
     with mx(served) as client:
         client.starttls(context=insecure_tls_context())

@@ -38,7 +38,9 @@ def test_a_dead_worker_is_replaced_and_mail_keeps_flowing(tmp_path: Path) -> Non
     server.start()
     try:
         assert server.process is not None
-        workers = children(server.process.pid)
+        deadline = time.monotonic() + 10
+        while len(workers := children(server.process.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(workers) == 2
         send(server, 10, "before")
         os.kill(workers[0], signal.SIGKILL)

@@ -105,6 +105,19 @@ class Intake:
             login, address, allowed, domain_senders=self._config.submission.domain_senders
         )
 
+    async def verify(self, argument: str) -> Reply:
+        """VRFY when enabled: confirm local mailboxes, never reveal anything about others."""
+        address = argument.strip().removeprefix("<").removesuffix(">").strip()
+        _, domain = split_address(address)
+        try:
+            if domain and await self._directory.is_local_domain(domain):
+                if await self._directory.user(address) is not None:
+                    return Reply(250, "2.1.5", f"<{address.lower()}>")
+                return Reply(550, "5.1.1", "No such user here")
+        except StorageError:
+            return TEMPFAIL
+        return Reply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery")
+
     async def rcpt_to(
         self,
         session: SessionInfo,

@@ -262,7 +262,7 @@ class SmtpSession(asyncio.Protocol):
         if isinstance(event, ev.AuthCredentials):
             return await self._authenticate(event)
         if isinstance(event, ev.Verify):
-            return Reply(252, "2.5.2", "Cannot VRFY user, but will accept message and attempt delivery")
+            return await ctx.intake.verify(event.argument)
         raise AssertionError(f"unhandled SMTP event {event!r}")
 
     # -- transactions ---------------------------------------------------------------------

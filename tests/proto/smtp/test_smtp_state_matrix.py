@@ -51,7 +51,7 @@ MATRIX: dict[str, tuple[tuple[str, State | None], ...]] = {
     "NOOP": (("250 2.0.0", SAME),) * 6,
     "HELP": (("214 2.0.0", SAME),) * 6,
     "QUIT": (("221 2.0.0", C),) * 6,
-    "VRFY x": (S503,) + (("252 2.5.2", SAME),) * 5,
+    "VRFY x": (("252 2.5.2", SAME),) * 6,  # RFC 5321 4.1.4: allowed before EHLO too
     "STARTTLS": (S503, ("220 2.0.0", T), ("220 2.0.0", T), S503, S503, S503),
     f"AUTH PLAIN {PLAIN_OK}": (S503, ("235 2.7.0", RD), ("235 2.7.0", RD), S503, S503, S503),
     "EXPN x": (("502 5.5.1", SAME),) * 6,

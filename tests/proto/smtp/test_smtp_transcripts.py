@@ -127,7 +127,7 @@ TRANSCRIPTS = [
         C: AUTH PLAIN
         S: 503 5.5.1 Send EHLO first
         C: VRFY a
-        S: 503 5.5.1 Send EHLO first
+        S: 252 2.5.2 Cannot VRFY user, but will accept message and attempt delivery
         C: EHLO
         S: 501 5.5.4 Syntax: EHLO hostname
         C: HELO c.example

@@ -162,8 +162,7 @@ class Session:
         self._emit(Reset())
 
     def _cmd_vrfy(self, argument: str) -> None:
-        if not self._greeted():
-            return
+        # RFC 5321 4.1.4: VRFY may be used without initialising the session with EHLO.
         if not argument:
             self._refuse(Reply(501, "5.5.4", "Syntax: VRFY address"))
         elif not self.config.vrfy_enabled:
