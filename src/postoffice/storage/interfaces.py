@@ -91,6 +91,64 @@ class QueueItem:
     last_error: str | None
     mail_from: str
     size: int
+    tenant: str = "default"
+    domain: str = ""
+    """Lower-case domain of the recipient: the destination."""
+    last_attempt_at: float | None = None
+    dsn_pending: bool = False
+    """A failure notice is owed to the sender (the engine sends it, then clears this)."""
+    delay_notified: bool = False
+
+
+QUEUE_PENDING = ("queued", "deferred")
+"""Statuses the delivery engine picks items from (when due and not leased)."""
+
+
+@dataclass(frozen=True)
+class QueueKey:
+    """What the scheduler keeps apart: one tenant's lane to one destination domain."""
+
+    tenant: str
+    lane: str
+    domain: str
+
+
+@dataclass(frozen=True)
+class QueueBacklog:
+    key: QueueKey
+    due: int
+    """Items due now and not claimed by anyone."""
+    oldest: float
+    """next_attempt_at of the longest-waiting due item."""
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What became of one claimed queue item."""
+
+    item_id: int
+    kind: str
+    """"delivered", "deferred" or "failed"."""
+    detail: str
+    """The remote reply or local reason, for `queue ls` and the DSN."""
+    at: float
+    next_attempt_at: float | None = None
+    """For "deferred": when to try again."""
+    notify_failure: bool = False
+    """For "failed": a DSN is owed to the sender."""
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """Which queue items a listing or an operator action applies to (all given must match)."""
+
+    ids: tuple[int, ...] = ()
+    status: str | None = None
+    domain: str | None = None
+    lane: str | None = None
+    tenant: str | None = None
+    created_before: float | None = None
+    """Only items older than this (seconds since the epoch)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +183,7 @@ class Acceptance:
     relay: tuple[Recipient, ...]
     """Remote recipients: each becomes a QueueItem."""
     lane: str = "transactional"
+    tenant: str = "default"
 
 
 class PendingBlob(Protocol):
@@ -198,7 +257,39 @@ class Store(Protocol):
 
     # messages and queue
     def get_message(self, message_id: str) -> StoredMessage | None: ...
-    def list_queue(self, status: str | None = None, limit: int = 1000) -> list[QueueItem]: ...
+    def list_queue(
+        self, status: str | None = None, limit: int = 1000, *,
+        where: QueueFilter | None = None, after_id: int = 0,
+    ) -> list[QueueItem]:
+        """Items in id order, `limit` at a time after `after_id` (paging for large queues)."""
+        ...
+    def get_queue_item(self, item_id: int) -> QueueItem | None: ...
+
+    # the delivery engine
+    def queue_backlog(self, now: float) -> list[QueueBacklog]:
+        """Due, unclaimed items counted per QueueKey."""
+        ...
+    def claim(
+        self, key: QueueKey, *, now: float, limit: int, lease: float, owner: str
+    ) -> list[QueueItem]:
+        """Lease up to `limit` due items of `key` to `owner` until now + lease, oldest first."""
+        ...
+    def complete(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        """Record outcomes of claimed items and release their leases, in one transaction."""
+        ...
+    def release_leases(self, owner: str) -> int:
+        """Give back every lease `owner` holds (clean shutdown)."""
+        ...
+    def owed_failure_notices(self, limit: int = 100) -> list[QueueItem]: ...
+    def clear_failure_notice(self, item_ids: Sequence[int]) -> None: ...
+    def mark_delay_notified(self, item_ids: Sequence[int]) -> None: ...
+
+    # operator actions (postoffice queue ...): each returns how many items it changed
+    def hold(self, where: QueueFilter) -> int: ...
+    def release(self, where: QueueFilter, now: float) -> int: ...
+    def retry_now(self, where: QueueFilter, now: float) -> int: ...
+    def bounce(self, where: QueueFilter, now: float, reason: str) -> int: ...
+    def delete(self, where: QueueFilter) -> int: ...
 
     # mailboxes
     def list_folders(self, address: str) -> list[Folder]: ...

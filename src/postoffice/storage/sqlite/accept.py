@@ -15,7 +15,7 @@ INSERT_MESSAGE: Final = (
 )
 INSERT_QUEUE: Final = (
     "INSERT INTO queue (message_id, recipient, notify, orcpt, lane, status, next_attempt_at,"
-    " created_at) VALUES (?,?,?,?,?,'queued',?,?)"
+    " created_at, tenant, domain) VALUES (?,?,?,?,?,'queued',?,?,?,?)"
 )
 # Reserve n uids and n modseqs in one user's INBOX; returns the values after the bump.
 ALLOCATE_INBOX: Final = (
@@ -82,6 +82,8 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance]) ->
                 a.lane,
                 a.message.received_at,
                 a.message.received_at,
+                a.tenant,
+                r.address.rpartition("@")[2].lower().rstrip("."),
             )
             for a in batch
             for r in a.relay

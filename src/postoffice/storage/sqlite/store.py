@@ -9,6 +9,7 @@ the 30 s busy timeout), readers never block in WAL mode.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import os
@@ -26,18 +27,23 @@ from postoffice.storage.interfaces import (
     Acceptance,
     AlreadyExists,
     BlobStore,
+    DeliveryOutcome,
     Domain,
     Folder,
     InUse,
     MailboxEntry,
     NotFound,
     PendingBlob,
+    QueueBacklog,
+    QueueFilter,
     QueueItem,
+    QueueKey,
     StorageError,
     StoredMessage,
     User,
 )
 from postoffice.storage.sqlite import migrate as migrations
+from postoffice.storage.sqlite import queue
 from postoffice.storage.sqlite.accept import insert_acceptances
 
 DB_NAME: Final = "postoffice.db"
@@ -57,10 +63,6 @@ DEFAULT_FOLDERS: Final[tuple[tuple[str, str | None], ...]] = (
 _MESSAGE_COLUMNS: Final = (
     "id, blob, size, received_at, source, mail_from, client_ip, helo, auth_identity, body,"
     " smtputf8, ret, envid"
-)
-_QUEUE_COLUMNS: Final = (
-    "q.id, q.message_id, q.recipient, q.notify, q.orcpt, q.lane, q.status, q.attempts,"
-    " q.next_attempt_at, q.created_at, q.last_error, m.mail_from, m.size"
 )
 _ENTRY_COLUMNS: Final = "uid, message_id, blob, size, flags, internal_date"
 
@@ -317,18 +319,74 @@ class SqliteStore:
             envid=envid,
         )
 
-    def list_queue(self, status: str | None = None, limit: int = 1000) -> list[QueueItem]:
-        sql = f"SELECT {_QUEUE_COLUMNS} FROM queue q JOIN messages m ON m.id = q.message_id"
-        params: tuple[Any, ...] = (limit,)
+    def list_queue(
+        self,
+        status: str | None = None,
+        limit: int = 1000,
+        *,
+        where: QueueFilter | None = None,
+        after_id: int = 0,
+    ) -> list[QueueItem]:
         if status is not None:
-            sql += " WHERE q.status = ?"
-            params = (status, limit)
+            where = dataclasses.replace(where or QueueFilter(), status=status)
         with _errors():
-            rows = self._db.execute(sql + " ORDER BY q.id LIMIT ?", params).fetchall()
-        return [
-            QueueItem(qid, mid, rcpt, tuple(filter(None, notify.split(","))), *rest)
-            for qid, mid, rcpt, notify, *rest in rows
-        ]
+            return queue.list_items(self._db, where, limit, after_id)
+
+    def get_queue_item(self, item_id: int) -> QueueItem | None:
+        items = self.list_queue(where=QueueFilter(ids=(item_id,)), limit=1)
+        return items[0] if items else None
+
+    # the delivery engine
+
+    def queue_backlog(self, now: float) -> list[QueueBacklog]:
+        with _errors():
+            return queue.backlog(self._db, now)
+
+    def claim(
+        self, key: QueueKey, *, now: float, limit: int, lease: float, owner: str
+    ) -> list[QueueItem]:
+        with self._transaction():
+            return queue.claim(self._db, key, now, limit, lease, owner)
+
+    def complete(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+        with self._transaction():
+            queue.complete(self._db, outcomes)
+
+    def release_leases(self, owner: str) -> int:
+        with self._transaction():
+            return queue.release_leases(self._db, owner)
+
+    def owed_failure_notices(self, limit: int = 100) -> list[QueueItem]:
+        with _errors():
+            return queue.owed_failure_notices(self._db, limit)
+
+    def clear_failure_notice(self, item_ids: Sequence[int]) -> None:
+        with self._transaction():
+            queue.set_flag(self._db, "dsn_pending", 0, item_ids)
+
+    def mark_delay_notified(self, item_ids: Sequence[int]) -> None:
+        with self._transaction():
+            queue.set_flag(self._db, "delay_notified", 1, item_ids)
+
+    def hold(self, where: QueueFilter) -> int:
+        with self._transaction():
+            return queue.hold(self._db, where)
+
+    def release(self, where: QueueFilter, now: float) -> int:
+        with self._transaction():
+            return queue.release(self._db, where, now)
+
+    def retry_now(self, where: QueueFilter, now: float) -> int:
+        with self._transaction():
+            return queue.retry_now(self._db, where, now)
+
+    def bounce(self, where: QueueFilter, now: float, reason: str) -> int:
+        with self._transaction():
+            return queue.bounce(self._db, where, now, reason)
+
+    def delete(self, where: QueueFilter) -> int:
+        with self._transaction():
+            return queue.delete(self._db, where)
 
     # mailboxes
 

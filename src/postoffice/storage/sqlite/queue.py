@@ -1,0 +1,181 @@
+"""The outbound queue in SQL: listing, claiming with leases, outcomes, operator actions.
+
+Every function runs on the caller's connection; those that write expect to be inside the
+caller's transaction (SqliteStore wraps them)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any, Final
+
+from postoffice.storage.interfaces import (
+    QUEUE_PENDING,
+    DeliveryOutcome,
+    QueueBacklog,
+    QueueFilter,
+    QueueItem,
+    QueueKey,
+)
+
+COLUMNS: Final = (
+    "q.id, q.message_id, q.recipient, q.notify, q.orcpt, q.lane, q.status, q.attempts,"
+    " q.next_attempt_at, q.created_at, q.last_error, m.mail_from, m.size, q.tenant, q.domain,"
+    " q.last_attempt_at, q.dsn_pending, q.delay_notified"
+)
+FROM: Final = " FROM queue q JOIN messages m ON m.id = q.message_id"
+_PENDING_SQL: Final = "q.status IN ('queued', 'deferred')"
+assert QUEUE_PENDING == ("queued", "deferred")
+
+
+def item(row: Sequence[Any]) -> QueueItem:
+    qid, mid, rcpt, notify, orcpt, lane, status, attempts, next_at, created, error, *rest = row
+    mail_from, size, tenant, domain, last_attempt, dsn_pending, delay_notified = rest
+    return QueueItem(
+        qid, mid, rcpt, tuple(filter(None, notify.split(","))), orcpt, lane, status, attempts,
+        next_at, created, error, mail_from, size, tenant, domain, last_attempt,
+        bool(dsn_pending), bool(delay_notified),
+    )
+
+
+def where_clause(where: QueueFilter | None) -> tuple[str, list[Any]]:
+    """SQL conditions (joined with AND, or "1") and their parameters."""
+    if where is None:
+        return "1", []
+    parts: list[str] = []
+    params: list[Any] = []
+    if where.ids:
+        parts.append(f"q.id IN ({','.join('?' * len(where.ids))})")
+        params.extend(where.ids)
+    for column, value in (("status", where.status), ("domain", where.domain),
+                          ("lane", where.lane), ("tenant", where.tenant)):
+        if value is not None:
+            parts.append(f"q.{column} = ?")
+            params.append(value.lower() if column == "domain" else value)
+    if where.created_before is not None:
+        parts.append("q.created_at < ?")
+        params.append(where.created_before)
+    return " AND ".join(parts) or "1", params
+
+
+def list_items(
+    db: sqlite3.Connection, where: QueueFilter | None, limit: int, after_id: int
+) -> list[QueueItem]:
+    condition, params = where_clause(where)
+    rows = db.execute(
+        f"SELECT {COLUMNS}{FROM} WHERE {condition} AND q.id > ? ORDER BY q.id LIMIT ?",
+        (*params, after_id, limit),
+    ).fetchall()
+    return [item(row) for row in rows]
+
+
+def backlog(db: sqlite3.Connection, now: float) -> list[QueueBacklog]:
+    rows = db.execute(
+        "SELECT tenant, lane, domain, count(*), min(next_attempt_at) FROM queue q"
+        f" WHERE {_PENDING_SQL} AND next_attempt_at <= ?"
+        " AND (leased_until IS NULL OR leased_until <= ?)"
+        " GROUP BY tenant, lane, domain",
+        (now, now),
+    ).fetchall()
+    return [QueueBacklog(QueueKey(t, lane, d), n, oldest) for t, lane, d, n, oldest in rows]
+
+
+def claim(
+    db: sqlite3.Connection, key: QueueKey, now: float, limit: int, lease: float, owner: str
+) -> list[QueueItem]:
+    ids = [
+        row[0]
+        for row in db.execute(
+            f"SELECT q.id FROM queue q WHERE {_PENDING_SQL} AND q.tenant = ? AND q.lane = ?"
+            " AND q.domain = ? AND q.next_attempt_at <= ?"
+            " AND (q.leased_until IS NULL OR q.leased_until <= ?)"
+            " ORDER BY q.next_attempt_at, q.id LIMIT ?",
+            (key.tenant, key.lane, key.domain, now, now, limit),
+        )
+    ]
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    db.execute(
+        f"UPDATE queue SET leased_until = ?, leased_by = ? WHERE id IN ({marks})",
+        (now + lease, owner, *ids),
+    )
+    rows = db.execute(f"SELECT {COLUMNS}{FROM} WHERE q.id IN ({marks}) ORDER BY q.id", ids)
+    return [item(row) for row in rows]
+
+
+def complete(db: sqlite3.Connection, outcomes: Sequence[DeliveryOutcome]) -> None:
+    for o in outcomes:
+        if o.kind not in ("delivered", "deferred", "failed"):
+            raise ValueError(f"unknown outcome kind {o.kind!r}")
+    db.executemany(
+        "UPDATE queue SET status = ?, attempts = attempts + 1, last_attempt_at = ?,"
+        " last_error = ?, next_attempt_at = coalesce(?, next_attempt_at),"
+        " dsn_pending = ?, leased_until = NULL, leased_by = NULL WHERE id = ?",
+        [
+            (o.kind, o.at, None if o.kind == "delivered" else o.detail, o.next_attempt_at,
+             int(o.kind == "failed" and o.notify_failure), o.item_id)
+            for o in outcomes
+        ],
+    )
+
+
+def release_leases(db: sqlite3.Connection, owner: str) -> int:
+    cursor = db.execute(
+        "UPDATE queue SET leased_until = NULL, leased_by = NULL WHERE leased_by = ?", (owner,)
+    )
+    return cursor.rowcount
+
+
+def owed_failure_notices(db: sqlite3.Connection, limit: int) -> list[QueueItem]:
+    rows = db.execute(
+        f"SELECT {COLUMNS}{FROM} WHERE q.dsn_pending = 1 ORDER BY q.id LIMIT ?", (limit,)
+    ).fetchall()
+    return [item(row) for row in rows]
+
+
+def set_flag(db: sqlite3.Connection, column: str, value: int, ids: Sequence[int]) -> None:
+    assert column in ("dsn_pending", "delay_notified")
+    db.executemany(f"UPDATE queue SET {column} = ? WHERE id = ?", [(value, i) for i in ids])
+
+
+def _update(db: sqlite3.Connection, assignments: str, values: Sequence[Any],
+            where: QueueFilter, extra: str) -> int:
+    condition, params = where_clause(where)
+    cursor = db.execute(
+        f"UPDATE queue SET {assignments} WHERE id IN"
+        f" (SELECT q.id FROM queue q WHERE {condition} AND {extra})",
+        (*values, *params),
+    )
+    return cursor.rowcount
+
+
+def hold(db: sqlite3.Connection, where: QueueFilter) -> int:
+    return _update(db, "status = 'held', leased_until = NULL, leased_by = NULL", (), where,
+                   _PENDING_SQL)
+
+
+def release(db: sqlite3.Connection, where: QueueFilter, now: float) -> int:
+    return _update(db, "status = 'queued', next_attempt_at = ?", (now,), where,
+                   "q.status = 'held'")
+
+
+def retry_now(db: sqlite3.Connection, where: QueueFilter, now: float) -> int:
+    return _update(db, "next_attempt_at = ?", (now,), where, _PENDING_SQL)
+
+
+def bounce(db: sqlite3.Connection, where: QueueFilter, now: float, reason: str) -> int:
+    return _update(
+        db,
+        "status = 'failed', last_error = ?, last_attempt_at = ?, dsn_pending = 1,"
+        " leased_until = NULL, leased_by = NULL",
+        (reason, now), where, "q.status IN ('queued', 'deferred', 'held')",
+    )
+
+
+def delete(db: sqlite3.Connection, where: QueueFilter) -> int:
+    condition, params = where_clause(where)
+    cursor = db.execute(
+        f"DELETE FROM queue WHERE id IN (SELECT q.id FROM queue q WHERE {condition})", params
+    )
+    return cursor.rowcount
