@@ -62,3 +62,46 @@ def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
 def test_empty_listener_disables_it(tmp_path: Path) -> None:
     write(tmp_path, '[listeners]\nhttp = ""\n')
     assert "http" not in cfg.load(tmp_path, environ={}).listener_addresses()
+
+
+def test_delivery_dns_relay_and_pools(tmp_path: Path) -> None:
+    write(tmp_path, """
+[delivery]
+smarthost = "127.0.0.1:2526"
+smarthost_auth = "user:secret"
+[dns]
+nameservers = ["127.0.0.1:5353"]
+[relay]
+trusted_networks = ["127.0.0.0/8", "::1/128"]
+[pools.shared]
+addresses = ["127.0.0.2", { address = "127.0.0.3", ehlo = "out3.example.test", weight = 3 }]
+domains = ["example.test"]
+""")
+    config = cfg.load(tmp_path, environ={})
+    assert config.delivery.smarthost == "127.0.0.1:2526"
+    assert config.dns.nameservers == ("127.0.0.1:5353",)
+    assert config.relay.trusted_networks == ("127.0.0.0/8", "::1/128")
+    pool = config.pools["shared"]
+    assert pool.addresses == (cfg.PoolAddress("127.0.0.2"), cfg.PoolAddress("127.0.0.3", "out3.example.test", 3))
+    assert pool.domains == ("example.test",)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[delivery]\ntls_policy = "maybe"\n', "tls_policy"),
+    ('[delivery]\nsmarthost_auth = "nocolon"\n', "smarthost_auth"),
+    ('[relay]\ntrusted_networks = ["not-a-net"]\n', "trusted_networks"),
+    ('[relay]\ntrusted_networks = "127.0.0.0/8"\n', "expected a list"),
+    ("[pools.p]\naddresses = []\n", "at least one address"),
+    ('[pools.p]\naddresses = ["nope"]\n', "not an IP address"),
+    ('[pools.p]\naddresses = [{ address = "127.0.0.2", colour = "red" }]\n', "colour"),
+])
+def test_bad_delivery_settings_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message):
+        cfg.load(tmp_path, environ={})
+
+
+def test_rendered_file_with_new_sections_loads(tmp_path: Path) -> None:
+    write(tmp_path, cfg.render("mx.example.test", cfg.DEV_LISTENERS))
+    config = cfg.load(tmp_path, environ={})
+    assert config.delivery == cfg.DeliverySettings() and config.pools == {}

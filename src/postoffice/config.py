@@ -7,12 +7,13 @@ is reported instead of silently ignored. Paths in the file are relative to the d
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
 from postoffice.errors import ConfigError
 
@@ -103,6 +104,63 @@ class SubmissionSettings:
 
 
 @dataclass(frozen=True)
+class DeliverySettings:
+    smarthost: str = ""
+    """Relay all outbound mail to this "host:port" instead of looking up MX records."""
+    smarthost_auth: str = ""
+    """"user:password" for AUTH at the smarthost; empty for none."""
+    smarthost_tls: str = "opportunistic"
+    """TLS towards the smarthost: none, opportunistic, required or verify."""
+    tls_policy: str = "opportunistic"
+    """Default TLS towards MX hosts: none, opportunistic, required or verify."""
+    sandbox: bool = False
+    """Capture every outbound message in a local mailbox instead of delivering it."""
+    sandbox_mailbox: str = ""
+    """The capture mailbox; empty means sandbox@<server hostname>."""
+    messages_per_connection: int = 100
+    max_connections: int = 200
+    """Outbound SMTP connections at once, over all destinations."""
+    lifetime: float = 5 * 86400.0
+    """Seconds after which an undeliverable message is returned to its sender."""
+    delay_notice_after: float = 4 * 3600.0
+    """Seconds after which a delay notice goes to senders whose NOTIFY asks for one; 0 = never."""
+
+
+@dataclass(frozen=True)
+class DnsSettings:
+    nameservers: tuple[str, ...] = ()
+    """Resolvers as "ip" or "ip:port" ("[ipv6]:port"); empty = the system's (/etc/resolv.conf)."""
+    timeout: float = 5.0
+    """Seconds per DNS query before it counts as a temporary failure."""
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    trusted_networks: tuple[str, ...] = ()
+    """Clients in these networks (CIDR) may relay through the MX listener without AUTH."""
+
+
+@dataclass(frozen=True)
+class PoolAddress:
+    address: str
+    """Local IP address outbound connections are bound to."""
+    ehlo: str = ""
+    """EHLO name used from this address (its reverse DNS); empty = [server] hostname."""
+    weight: int = 1
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """An IP pool, `[pools.NAME]`: where outbound connections leave from."""
+
+    addresses: tuple[PoolAddress, ...] = ()
+    domains: tuple[str, ...] = ()
+    """Sending domains assigned to this pool (dedicated pools)."""
+    tenants: tuple[str, ...] = ()
+    """Tenants assigned to this pool."""
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -111,6 +169,11 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    dns: DnsSettings = field(default_factory=DnsSettings)
+    relay: RelaySettings = field(default_factory=RelaySettings)
+    pools: dict[str, PoolSettings] = field(default_factory=dict)
+    """`[pools.NAME]` tables; without any, mail leaves from the system's default address."""
 
     def path(self, relative: str) -> Path:
         """A path from the config, resolved against the data directory."""
@@ -130,8 +193,9 @@ class Config:
 SECTIONS: dict[str, type] = {
     f.name: f.type if isinstance(f.type, type) else get_type_hints(Config)[f.name]
     for f in dataclasses.fields(Config)
-    if f.name != "data_dir"
+    if f.name not in ("data_dir", "pools")
 }
+TLS_POLICIES = ("none", "opportunistic", "required", "verify")
 
 
 def parse_hostport(value: str, key: str) -> tuple[str, int]:
@@ -159,6 +223,9 @@ def load(data_dir: Path, environ: Mapping[str, str] | None = None) -> Config:
     _apply_env(raw, env)
     sections: dict[str, Any] = {}
     for name, value in raw.items():
+        if name == "pools":
+            sections["pools"] = _build_pools(value)
+            continue
         if name not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{name}]")
         if not isinstance(value, dict):
@@ -200,16 +267,44 @@ def _build(cls: type, values: dict[str, Any], section: str) -> Any:
     for key, value in values.items():
         if key not in hints:
             raise ConfigError(f"[{section}] unknown setting {key!r}")
-        kind = hints[key]
-        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value, ok = float(value), True
-        if not ok:
-            raise ConfigError(f"[{section}] {key}: expected {kind.__name__}, got {value!r}")
-        kwargs[key] = value
+        kwargs[key] = _typed(hints[key], value, f"[{section}] {key}")
     settings = cls(**kwargs)
     _validate(settings, section)
     return settings
+
+
+def _typed(kind: Any, value: Any, where: str) -> Any:
+    if get_origin(kind) is tuple:
+        (item,) = {a for a in get_args(kind) if a is not Ellipsis}
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return tuple(_typed(item, v, where) for v in value)
+    if kind is PoolAddress:
+        section = where.strip("[]").split("]")[0]
+        if isinstance(value, str):
+            return _build(PoolAddress, {"address": value}, section)
+        if isinstance(value, dict):
+            return _build(PoolAddress, value, section)
+        raise ConfigError(f"{where}: expected an address or {{address, ehlo, weight}}")
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _build_pools(raw: Any) -> dict[str, PoolSettings]:
+    if not isinstance(raw, dict):
+        raise ConfigError("[pools] must contain tables: [pools.NAME]")
+    pools = {}
+    for name, values in raw.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"[pools.{name}] must be a table")
+        pool = _build(PoolSettings, values, f"pools.{name}")
+        if not pool.addresses:
+            raise ConfigError(f"[pools.{name}] addresses: at least one address is needed")
+        pools[name] = pool
+    return pools
 
 
 def _validate(settings: Any, section: str) -> None:
@@ -217,6 +312,29 @@ def _validate(settings: Any, section: str) -> None:
         raise ConfigError(f"[{section}] bare_newline: expected \"reject\" or \"normalize\"")
     if isinstance(settings, ServerSettings) and settings.workers < 0:
         raise ConfigError(f"[{section}] workers: must be 0 (one per CPU) or more")
+    if isinstance(settings, DeliverySettings):
+        for key in ("tls_policy", "smarthost_tls"):
+            if getattr(settings, key) not in TLS_POLICIES:
+                raise ConfigError(f"[{section}] {key}: expected one of {', '.join(TLS_POLICIES)}")
+        if settings.smarthost:
+            parse_hostport(settings.smarthost, f"{section}.smarthost")
+        if settings.smarthost_auth and ":" not in settings.smarthost_auth:
+            raise ConfigError(f"[{section}] smarthost_auth: expected \"user:password\"")
+        if settings.messages_per_connection < 1 or settings.max_connections < 1:
+            raise ConfigError(f"[{section}] messages_per_connection and max_connections must be >= 1")
+    if isinstance(settings, RelaySettings):
+        for network in settings.trusted_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(f"[{section}] trusted_networks: not a network: {network!r}") from None
+    if isinstance(settings, PoolAddress):
+        try:
+            ipaddress.ip_address(settings.address)
+        except ValueError:
+            raise ConfigError(f"[{section}] address: not an IP address: {settings.address!r}") from None
+        if settings.weight < 1:
+            raise ConfigError(f"[{section}] weight: must be >= 1")
     if isinstance(settings, ListenerSettings):
         for f in dataclasses.fields(settings):
             value = getattr(settings, f.name)
@@ -242,6 +360,14 @@ def render(hostname: str, listeners: Mapping[str, str]) -> str:
                 lines.append(f"# {docs[f.name]}")
             lines.append(f"{f.name} = {_toml_value(getattr(settings, f.name))}")
         lines.append("")
+    lines += [
+        "# IP pools: where outbound connections leave from (none: the system's default address).",
+        "# [pools.shared]",
+        '# addresses = ["192.0.2.10", { address = "192.0.2.11", ehlo = "out2.example.com", weight = 2 }]',
+        '# domains = ["example.com"]   # sending domains using this pool',
+        '# tenants = ["acme"]          # tenants using this pool',
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -250,6 +376,8 @@ def _toml_value(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

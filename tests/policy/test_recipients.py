@@ -4,9 +4,9 @@ from postoffice.policy.recipients import Route, decide_recipient
 
 
 def decide(address: str, *, source_route: bool = False, local_domain: bool = True,
-           local_user: bool = True, authenticated: bool = False):
+           local_user: bool = True, may_relay: bool = False):
     return decide_recipient(address, source_route=source_route, local_domain=local_domain,
-                            local_user=local_user, authenticated=authenticated)
+                            local_user=local_user, may_relay=may_relay)
 
 
 def test_mx_takes_existing_local_mailboxes() -> None:
@@ -39,9 +39,9 @@ def test_mx_refuses_source_routes() -> None:
 
 def test_submission_relays_anywhere_and_delivers_local_directly() -> None:
     assert decide("x@elsewhere.example", local_domain=False, local_user=False,
-                  authenticated=True).route is Route.RELAY
-    assert decide("bob@example.test", authenticated=True).route is Route.LOCAL
-    assert decide("ghost@example.test", local_user=False, authenticated=True).code == 550
+                  may_relay=True).route is Route.RELAY
+    assert decide("bob@example.test", may_relay=True).route is Route.LOCAL
+    assert decide("ghost@example.test", local_user=False, may_relay=True).code == 550
 
 
 def test_missing_domain_is_a_syntax_error() -> None:

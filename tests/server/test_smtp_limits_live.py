@@ -16,6 +16,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
         "smtp": {"max_connections_per_ip": 3, "command_timeout": 1.0, "max_recipients": 2,
                  "max_errors": 3, "max_message_size": 2000, "transaction_timeout": 4.0,
                  "vrfy": True},
+        "relay": {"trusted_networks": ["127.0.0.2/32"]},
     })
     with server:
         server.add_user("bob@example.test", "pw-strict-1")
@@ -149,3 +150,22 @@ def test_vrfy_when_enabled(strict: ServerProcess) -> None:
                                   (b"VRFY someone@elsewhere.example", b"252 2.5.2")):
             s.sendall(command + b"\r\n")
             assert reply(s).startswith(expected), command
+
+
+def test_trusted_network_may_relay_through_the_mx(strict: ServerProcess) -> None:
+    import smtplib
+
+    host, port = strict.address("smtp")
+    with smtplib.SMTP(host, port, timeout=10, source_address=("127.0.0.2", 0)) as trusted:
+        assert trusted.sendmail("app@example.test", ["someone@remote.example"],
+                                b"Subject: relayed\r\n\r\nx\r\n") == {}
+    with smtplib.SMTP(host, port, timeout=10) as stranger:  # 127.0.0.1
+        stranger.ehlo("c")
+        stranger.mail("app@example.test")
+        code, text = stranger.rcpt("someone@remote.example")
+        assert code == 554 and text.startswith(b"5.7.1")
+    import json
+
+    from postoffice.testing.server import postoffice
+    queued = json.loads(postoffice("queue", "ls", "--json", data=strict.data).stdout)
+    assert [q["recipient"] for q in queued] == ["someone@remote.example"]

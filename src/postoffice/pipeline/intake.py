@@ -7,6 +7,7 @@ Unauthenticated sessions are the MX (local delivery only); authenticated ones ar
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -90,6 +91,17 @@ class Intake:
         self._directory = directory
         self._commit = commit
         self.hostname = config.server.hostname
+        self._trusted = [ipaddress.ip_network(n, strict=False) for n in config.relay.trusted_networks]
+
+    def is_trusted(self, client_ip: str) -> bool:
+        """Whether a client address is in `[relay] trusted_networks`."""
+        if not self._trusted:
+            return False
+        try:
+            address = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        return any(address in network for network in self._trusted)
 
     async def mail_from(self, session: SessionInfo, address: str) -> Reply:
         if session.auth_identity is None:
@@ -137,7 +149,7 @@ class Intake:
             source_route=source_route,
             local_domain=local_domain,
             local_user=local_user,
-            authenticated=session.auth_identity is not None,
+            may_relay=session.may_relay,
         )
         if decision.route is Route.LOCAL:
             if address.lower() not in txn.local:

@@ -20,6 +20,12 @@ class SessionInfo:
     tls: str = ""
     """"TLSv1.3 TLS_AES_256_GCM_SHA384" once TLS is up, else ""."""
     auth_identity: str | None = None
+    trusted: bool = False
+    """The client is in `[relay] trusted_networks`: it may relay without AUTH."""
+
+    @property
+    def may_relay(self) -> bool:
+        return self.auth_identity is not None or self.trusted
 
 
 @dataclass

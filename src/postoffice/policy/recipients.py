@@ -44,18 +44,18 @@ def decide_recipient(
     source_route: bool,
     local_domain: bool,
     local_user: bool,
-    authenticated: bool,
+    may_relay: bool,
 ) -> RecipientDecision:
     """The reply to RCPT TO, given what the store says about the address.
 
-    Unauthenticated sessions (the MX) take mail only for existing local mailboxes and refuse
-    anything that looks like a relay request, including percent-hack and source-route forms.
-    Authenticated sessions (submission) may send anywhere; local recipients are delivered
-    directly."""
+    Sessions that may not relay (the MX, for strangers) take mail only for existing local
+    mailboxes and refuse anything that looks like a relay request, including percent-hack and
+    source-route forms. Sessions that may relay (authenticated submission, or a client in
+    `[relay] trusted_networks`) may send anywhere; local recipients are delivered directly."""
     local, domain = split_address(address)
     if not domain or not local:
         return RecipientDecision(Route.REFUSE, 501, "5.1.3", "Bad recipient address syntax")
-    if not authenticated and (source_route or routing_tricks(local) or not local_domain):
+    if not may_relay and (source_route or routing_tricks(local) or not local_domain):
         return RELAY_DENIED
     if local_domain:
         if local_user:

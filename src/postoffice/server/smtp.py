@@ -79,6 +79,7 @@ class SmtpSession(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
         self.info = SessionInfo(self.ctx.name, str(peer[0]), int(peer[1]))
+        self.info.trusted = self.ctx.intake.is_trusted(self.info.client_ip)
         if self.ctx.implicit_tls:
             self.info.tls = tlsinfo.describe(transport.get_extra_info("ssl_object"))
         self.conn = ServerConnection(self.ctx.core_config)
