@@ -95,3 +95,57 @@ def test_data_from_environment(data: Path, monkeypatch: pytest.MonkeyPatch) -> N
     r = subprocess.run([sys.executable, "-m", "postoffice", "domain", "ls", "--json"],
                        capture_output=True, text=True, check=True)
     assert json.loads(r.stdout)[0]["name"] == "example.test"
+
+
+def _queue_mail(data: Path, recipients: list[str], lane: str = "transactional") -> None:
+    import time as _time
+
+    from postoffice.message.envelope import Recipient
+    from postoffice.storage import Acceptance, StoredMessage, open_store
+    from postoffice.storage.ids import new_message_id
+
+    store = open_store(data)
+    try:
+        writer = store.blobs.writer()
+        writer.write(b"From: app@example.test\r\nSubject: queued\r\n\r\nbody\r\n")
+        pending = writer.finish()
+        now = _time.time()
+        message = StoredMessage(new_message_id(now), pending.digest, pending.size, now, "submission",
+                                "app@example.test", "127.0.0.1", "c", "app@example.test")
+        store.accept([(pending, Acceptance(message, (), tuple(Recipient(r) for r in recipients), lane))])
+    finally:
+        store.close()
+
+
+def test_queue_operations(data: Path) -> None:
+    _queue_mail(data, ["a@one.example", "b@two.example"])
+    _queue_mail(data, ["c@one.example"], lane="bulk")
+    items = json.loads(postoffice("queue", "ls", "--json", data=data).stdout)
+    assert [(i["recipient"], i["domain"], i["lane"], i["status"]) for i in items] == [
+        ("a@one.example", "one.example", "transactional", "queued"),
+        ("b@two.example", "two.example", "transactional", "queued"),
+        ("c@one.example", "one.example", "bulk", "queued")]
+    page = json.loads(postoffice("queue", "ls", "--json", "--limit", "1", "--after", str(items[0]["id"]),
+                                 data=data).stdout)
+    assert [i["id"] for i in page] == [items[1]["id"]]
+    assert len(json.loads(postoffice("queue", "ls", "--json", "--domain", "ONE.example", data=data).stdout)) == 2
+    assert json.loads(postoffice("queue", "ls", "--json", "--older-than", "1h", data=data).stdout) == []
+
+    shown = json.loads(postoffice("queue", "show", str(items[0]["id"]), "--json", data=data).stdout)
+    assert shown["message"]["source"] == "submission" and ["Subject", "queued"] in shown["headers"]
+
+    held = json.loads(postoffice("queue", "hold", "--lane", "bulk", "--json", data=data).stdout)
+    assert held == {"action": "hold", "changed": 1}
+    assert json.loads(postoffice("queue", "ls", "--json", "--status", "held", data=data).stdout)[0]["recipient"] == "c@one.example"
+    assert "release: 1 item(s)" in postoffice("queue", "release", str(items[2]["id"]), data=data).stdout
+    assert "retry: 3 item(s)" in postoffice("queue", "retry", "--all", data=data).stdout
+    assert "bounce: 1 item(s)" in postoffice("queue", "bounce", "--domain", "two.example", data=data).stdout
+    assert json.loads(postoffice("queue", "ls", "--json", "--status", "failed", data=data).stdout)[0]["recipient"] == "b@two.example"
+    assert "delete: 2 item(s)" in postoffice("queue", "delete", "--domain", "one.example", data=data).stdout
+
+    refused = postoffice("queue", "delete", data=data, check=False)
+    assert refused.returncode == 1 and "--all" in refused.stderr
+    bad = postoffice("queue", "ls", "--older-than", "soon", data=data, check=False)
+    assert bad.returncode == 1 and "duration" in bad.stderr
+    missing = postoffice("queue", "show", "424242", data=data, check=False)
+    assert missing.returncode == 1 and "no queue item 424242" in missing.stderr
