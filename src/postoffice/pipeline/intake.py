@@ -215,6 +215,42 @@ class Intake:
 
         return may_use
 
+    async def inject(
+        self,
+        content: bytes,
+        *,
+        mail_from: str,
+        local: tuple[str, ...] = (),
+        relay: tuple[Recipient, ...] = (),
+        source: str = "local",
+        lane: str = "transactional",
+        tenant: str = "default",
+    ) -> str:
+        """Accept a message postoffice made itself (a DSN, a sandbox capture): same durable
+        path as mail from the network. Returns the queue id; raises StorageError."""
+        now = self._clock.now()
+        queue_id = new_message_id(now)
+        writer = self._blobs.writer()
+        try:
+            writer.write(content)
+            pending = writer.finish()
+        except OSError as exc:
+            writer.abort()
+            raise StorageError(f"cannot spool a local message: {exc}") from exc
+        message = StoredMessage(
+            id=queue_id, blob=pending.digest, size=pending.size, received_at=now, source=source,
+            mail_from=mail_from, client_ip="127.0.0.1", helo=self.hostname, auth_identity=None,
+            body="8BITMIME" if any(b > 127 for b in content[:65536]) else "7BIT",
+        )
+        try:
+            await self._commit(pending, Acceptance(message, local, relay, lane, tenant))
+        except BaseException:
+            self._blobs.discard(pending)
+            raise
+        log.info("injected id=%s source=%s from=<%s> local=%d relay=%d size=%d",
+                 queue_id, source, mail_from, len(local), len(relay), pending.size)
+        return queue_id
+
     async def end_data(
         self,
         session: SessionInfo,
