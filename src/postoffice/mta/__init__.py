@@ -1,0 +1,1 @@
+"""Outbound mail transfer: DNS, routes, and (later) scheduling and delivery."""
