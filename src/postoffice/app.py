@@ -27,6 +27,9 @@ from typing import Any
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
 from postoffice.errors import PostofficeError
+from postoffice.mta.dns import Resolver, ResolverConfig
+from postoffice.mta.engine import DeliveryEngine
+from postoffice.mta.routes import Router
 from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.proto.smtp.server import ServerConfig
 from postoffice.server.http import HttpSession
@@ -187,11 +190,23 @@ class Worker:
             else:
                 continue
             self.servers.append(server)
+        engine = None
+        if config.delivery.paused:
+            log.warning("outbound delivery is paused ([delivery] paused = true)")
+        elif self.index == 0:  # one delivery engine per server; leases would allow more
+            engine = delivery_engine(config, committer, intake)
+            intake.on_queued = engine.wake
+            engine_task = loop.create_task(engine.run())
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._stop.set)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by serve() until now
         await self._stop.wait()
         await self.shutdown()
+        if engine is not None:
+            await engine.stop(grace=self.config.server.shutdown_grace)
+            engine_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await engine_task
         await committer.close()
 
     async def shutdown(self) -> None:
@@ -205,6 +220,13 @@ class Worker:
             await asyncio.sleep(0.05)
         for session in list(self.sessions):
             session.abort()
+
+
+def delivery_engine(config: Config, committer: GroupCommitter, intake: Intake) -> DeliveryEngine:
+    """The engine with its resolver and router as the configuration asks."""
+    resolver = Resolver(ResolverConfig(nameservers=config.dns.nameservers,
+                                       lifetime=config.dns.timeout))
+    return DeliveryEngine(config=config, run=committer.run, intake=intake, router=Router(resolver))
 
 
 def _call(store: Store, method: str, key: str) -> object:

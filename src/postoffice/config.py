@@ -105,6 +105,8 @@ class SubmissionSettings:
 
 @dataclass(frozen=True)
 class DeliverySettings:
+    paused: bool = False
+    """Accept and queue mail but deliver nothing (maintenance); `postoffice queue` still works."""
     smarthost: str = ""
     """Relay all outbound mail to this "host:port" instead of looking up MX records."""
     smarthost_auth: str = ""
@@ -116,7 +118,7 @@ class DeliverySettings:
     sandbox: bool = False
     """Capture every outbound message in a local mailbox instead of delivering it."""
     sandbox_mailbox: str = ""
-    """The capture mailbox; empty means sandbox@<server hostname>."""
+    """The capture mailbox (a local user); empty means postmaster@<first local domain>."""
     messages_per_connection: int = 100
     max_connections: int = 200
     """Outbound SMTP connections at once, over all destinations."""

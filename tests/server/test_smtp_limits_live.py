@@ -17,6 +17,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
                  "max_errors": 3, "max_message_size": 2000, "transaction_timeout": 4.0,
                  "vrfy": True},
         "relay": {"trusted_networks": ["127.0.0.2/32"]},
+        "delivery": {"paused": True},
     })
     with server:
         server.add_user("bob@example.test", "pw-strict-1")
@@ -54,6 +55,13 @@ def test_connections_per_ip(strict: ServerProcess) -> None:
     finally:
         for s in socks:
             s.close()
+    # Leave the server as found: wait until it has seen the closes and takes connections again.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with connect(strict) as probe:
+            if reply(probe).startswith(b"220 "):
+                break
+        time.sleep(0.05)
 
 
 def test_idle_client_times_out(strict: ServerProcess) -> None:

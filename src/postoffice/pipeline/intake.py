@@ -84,7 +84,10 @@ class Intake:
         blobs: BlobStore,
         directory: DirectoryCache,
         commit: Callable[[Any, Acceptance], Awaitable[None]],
+        on_queued: Callable[[], None] | None = None,
     ) -> None:
+        self.on_queued = on_queued
+        """Called after a message with remote recipients is committed (wakes delivery)."""
         self._config = config
         self._clock = clock
         self._blobs = blobs
@@ -215,6 +218,14 @@ class Intake:
 
         return may_use
 
+    async def route_address(self, address: str) -> tuple[tuple[str, ...], tuple[Recipient, ...]]:
+        """(local, relay) for one address made by postoffice itself (a DSN's recipient)."""
+        _, domain = split_address(address)
+        if domain and await self._directory.is_local_domain(domain):
+            if await self._directory.user(address) is not None:
+                return (address.lower(),), ()
+        return (), (Recipient(address),)
+
     async def inject(
         self,
         content: bytes,
@@ -247,6 +258,8 @@ class Intake:
         except BaseException:
             self._blobs.discard(pending)
             raise
+        if relay and self.on_queued is not None:
+            self.on_queued()
         log.info("injected id=%s source=%s from=<%s> local=%d relay=%d size=%d",
                  queue_id, source, mail_from, len(local), len(relay), pending.size)
         return queue_id
@@ -291,6 +304,8 @@ class Intake:
             # Disk full, I/O error: nothing was acknowledged, the client retries.
             self._blobs.discard(pending)
             return TEMPFAIL
+        if txn.relay and self.on_queued is not None:
+            self.on_queued()
         log.info(
             "accepted id=%s listener=%s client=%s from=<%s> local=%d relay=%d size=%d auth=%s",
             queue_id, session.listener, session.client_ip, txn.mail_from, len(txn.local),

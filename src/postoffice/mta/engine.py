@@ -1,0 +1,426 @@
+"""The delivery engine: takes due items from the durable queue and delivers them.
+
+Theory of operation. The queue is counted per (tenant, lane, destination domain); the
+weighted-fair scheduler (`policy.fairness`) picks which queue goes next, skipping destinations
+the throttle (`policy.throttle`) holds back. A pick claims a batch of that queue's items with a
+lease (so a crashed node's items come back) and starts one delivery task: find the route
+(smarthost, or MX via `mta.routes`), choose the source address from the IP pool
+(`policy.pools`), open one SMTP session and send each message of the batch over it with all of
+its recipients at that destination. Every recipient gets its own outcome; temporary failures
+are rescheduled by `policy.retry`, permanent ones (and expired ones) owe the sender a DSN,
+which the engine builds (`message.dsn`) and injects like any other message, from the null
+sender. In sandbox mode nothing leaves: each message is filed in the capture mailbox instead.
+
+Mechanism only: every decision is a call into policy/ with typed answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import secrets
+import socket
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from postoffice.clock import SYSTEM_CLOCK, Clock
+from postoffice.config import Config, parse_hostport
+from postoffice.message.dsn import Action, DsnRecipient, build_dsn, should_notify
+from postoffice.message.envelope import Envelope, Recipient
+from postoffice.mta.routes import Route, RouteError, Router
+from postoffice.mta.smtp_client import SmtpClient, Timeouts
+from postoffice.pipeline.intake import Intake
+from postoffice.policy import fairness
+from postoffice.policy.pools import Source, choose_source, pool_for
+from postoffice.policy.retry import GiveUp, Outcome, next_attempt
+from postoffice.policy.throttle import Throttle, ThrottleKey
+from postoffice.proto.smtp.client_results import RecipientOutcome
+from postoffice.storage.interfaces import (
+    DeliveryOutcome,
+    QueueItem,
+    QueueKey,
+    StorageError,
+    Store,
+    StoredMessage,
+)
+
+log = logging.getLogger("postoffice.delivery")
+
+LEASE = 600.0
+"""Seconds a claimed batch stays ours; a node that dies gives its items back after this."""
+IDLE_POLL = 0.5
+"""Seconds between looks at the queue when nothing wakes the engine."""
+
+StoreCall = Callable[..., Awaitable[Any]]
+Signer = Callable[[bytes, str], bytes]
+"""(message, sender domain) -> DKIM-Signature header fields to prepend (b"" for none)."""
+Connect = Callable[..., Awaitable[SmtpClient]]
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one batch goes: the hosts to try and the throttle's name for them."""
+
+    hosts: tuple[tuple[str, int], ...]
+    site: str
+    tls: str
+    auth: tuple[str, str] | None = None
+
+
+class DeliveryEngine:
+    def __init__(
+        self,
+        *,
+        config: Config,
+        run: StoreCall,
+        intake: Intake,
+        router: Router | None,
+        clock: Clock = SYSTEM_CLOCK,
+        signer: Signer | None = None,
+        connect: Connect = SmtpClient.connect,
+        timeouts: Timeouts | None = None,
+        rng: random.Random | None = None,
+        port: int = 25,
+    ) -> None:
+        self.config = config
+        self._run = run
+        self._intake = intake
+        self._router = router
+        self._clock = clock
+        self._signer = signer
+        self._connect = connect
+        self._timeouts = timeouts or Timeouts()
+        self._rng = rng or random.Random()
+        self._port = port
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.scheduler = fairness.Scheduler()
+        self.throttle = Throttle(clock=clock)
+        self._sites: dict[str, str] = {}
+        self._slots = config.delivery.max_connections
+        self._busy = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """New mail is queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            wait = IDLE_POLL
+            try:
+                wait = await self._dispatch()
+                await self._send_failure_notices()
+            except StorageError as exc:
+                log.error("delivery paused: %s", exc)
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, min(wait, IDLE_POLL)))
+            except TimeoutError:
+                pass
+
+    async def stop(self, grace: float = 30.0) -> None:
+        """Stop picking; let deliveries in flight finish (up to `grace`), give back leases."""
+        self._stopping = True
+        self._wake.set()
+        if self._tasks:
+            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+            for task in pending:
+                task.cancel()
+        await self._run(_release, self.owner)
+
+    # -- picking --------------------------------------------------------------------------
+
+    async def _dispatch(self) -> float:
+        """Start deliveries while there are free connections; seconds until worth looking again."""
+        now = self._clock.now()
+        backlog = await self._run(_backlog, now)
+        seen = set()
+        for entry in backlog:
+            fair = _fair_key(entry.key)
+            seen.add(fair)
+            self.scheduler.set_count(fair, entry.due)
+        for key in [k for k in self.scheduler.keys() if k not in seen]:
+            self.scheduler.set_count(key, 0)
+        wait = IDLE_POLL
+        while self._busy < self._slots:
+            pick = self.scheduler.pick(now, self._ready)
+            if pick.key is None:
+                wait = max(0.0, pick.wake_at - now) if pick.wake_at else IDLE_POLL
+                break
+            queue = QueueKey(pick.key.tenant, pick.key.lane, pick.key.destination)
+            batch = self.config.delivery.messages_per_connection
+            items = await self._run(_claim, queue, now, batch, LEASE, self.owner)
+            self.scheduler.set_count(pick.key, max(0, self.scheduler.count(pick.key) - len(items) + 1))
+            if not items:
+                continue
+            self._busy += 1
+            task = asyncio.get_running_loop().create_task(self._deliver(queue, items))
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+        return wait
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._busy -= 1
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+        self._wake.set()
+
+    def _ready(self, key: fairness.QueueKey) -> float:
+        """When the scheduler may pick this queue: the throttle's answer for its site."""
+        if self.config.delivery.sandbox:
+            return 0.0
+        site = self._sites.get(key.destination, key.destination)
+        verdict = self.throttle.check_connect(
+            ThrottleKey("", "", site), priority=key.lane == "transactional"
+        )
+        return 0.0 if verdict.ok else verdict.at
+
+    # -- delivering one batch -------------------------------------------------------------
+
+    async def _deliver(self, key: QueueKey, items: list[QueueItem]) -> None:
+        messages = await self._run(_messages, sorted({i.message_id for i in items}))
+        by_message: dict[str, list[QueueItem]] = defaultdict(list)
+        for item in items:
+            by_message[item.message_id].append(item)
+        outcomes: list[DeliveryOutcome] = []
+        try:
+            if self.config.delivery.sandbox:
+                for message_id, recipients in by_message.items():
+                    outcomes += await self._capture(messages[message_id], recipients)
+                return
+            try:
+                destination = await self._destination(key.domain)
+            except RouteError as exc:
+                outcomes += [self._failure(i, exc.status, f"{exc.status} {exc.text}",
+                                           permanent=exc.permanent, outcome="dns") for i in items]
+                return
+            outcomes += await self._session(key, destination, messages, by_message)
+        finally:
+            if outcomes:
+                await self._run(_complete, outcomes)
+            if any(o.notify_failure for o in outcomes):
+                self._wake.set()
+
+    async def _destination(self, domain: str) -> Destination:
+        d = self.config.delivery
+        if d.smarthost:
+            host, port = parse_hostport(d.smarthost, "delivery.smarthost")
+            user, _, password = d.smarthost_auth.partition(":")
+            return Destination(((host, port),), f"smarthost:{host}", d.smarthost_tls,
+                               (user, password) if d.smarthost_auth else None)
+        if self._router is None:
+            raise RouteError(domain, "4.4.3", "no DNS resolver configured")
+        route: Route = await self._router.resolve_destination(domain)
+        self._sites[domain] = route.site
+        return Destination(tuple((str(h.address), self._port) for h in route.hops), route.site,
+                           d.tls_policy)
+
+    async def _session(
+        self,
+        key: QueueKey,
+        destination: Destination,
+        messages: dict[str, StoredMessage],
+        by_message: dict[str, list[QueueItem]],
+    ) -> list[DeliveryOutcome]:
+        first = messages[next(iter(by_message))]
+        pool = pool_for(self.config.pools, key.tenant, first.mail_from.rpartition("@")[2])
+        source = choose_source(self.config.pools, pool, self.config.server.hostname, self._rng)
+        tkey = ThrottleKey(pool, source.address or "", destination.site)
+        client, failure = await self._open(destination, source)
+        if client is None:
+            reason = failure or "4.4.1 no host could be reached"
+            self.throttle.record_reply(tkey, 421, reason, reason.split(" ", 1)[0])
+            return [self._failure(i, reason.split(" ", 1)[0], reason, permanent=False,
+                                  outcome="connection")
+                    for batch in by_message.values() for i in batch]
+        self.throttle.connection_opened(tkey)
+        outcomes: list[DeliveryOutcome] = []
+        try:
+            for message_id, batch in by_message.items():
+                message = messages[message_id]
+                if not client.usable:
+                    failed = client.failure
+                    text = failed.reason if failed else "session lost"
+                    outcomes += [self._failure(i, "4.4.2", text, permanent=False,
+                                               outcome="connection") for i in batch]
+                    continue
+                self.throttle.message_started(tkey)
+                content = await self._content(message)
+                envelope = Envelope(
+                    mail_from=message.mail_from,
+                    recipients=tuple(Recipient(i.recipient, i.notify, i.orcpt) for i in batch),
+                    body=message.body, smtputf8=message.smtputf8, ret=message.ret,
+                    envid=message.envid, size_hint=len(content),
+                )
+                result = await client.send(envelope, content)
+                reply = result.reply
+                self.throttle.record_reply(tkey, reply.code, reply.text, reply.status)
+                outcomes += [self._outcome(item, o) for item, o in zip(batch, result.outcomes, strict=True)]
+                log.info("delivery id=%s to=%s via=%s:%d from=%s result=%s", message_id,
+                         ",".join(i.recipient for i in batch), client.host, client.port,
+                         source.address or "-", reply.code)
+        finally:
+            self.throttle.connection_closed(tkey)
+            await client.quit()
+        return outcomes
+
+    async def _open(
+        self, destination: Destination, source: Source
+    ) -> tuple[SmtpClient | None, str | None]:
+        """The first host that takes a session, or the reason none did."""
+        reason = None
+        for host, port in destination.hosts:
+            client = await self._connect(
+                host, port, helo_name=source.ehlo, source_address=source.address,
+                tls=destination.tls, auth=destination.auth, timeouts=self._timeouts,
+            )
+            if client.usable:
+                return client, None
+            failure = client.failure
+            reason = f"{failure.reply.status or '4.4.1'} {failure.reason}" if failure else None
+            await client.close()
+        return None, reason
+
+    async def _content(self, message: StoredMessage) -> bytes:
+        content: bytes = await self._run(_read_blob, message.blob)
+        if self._signer is not None:
+            content = self._signer(content, message.mail_from.rpartition("@")[2]) + content
+        return content
+
+    async def _capture(self, message: StoredMessage, items: Sequence[QueueItem]) -> list[DeliveryOutcome]:
+        """Sandbox: file the message (as it would have been sent) in the capture mailbox."""
+        mailbox = self.config.delivery.sandbox_mailbox or await self._run(_postmaster)
+        content = await self._content(message)
+        header = "".join(f"X-Postoffice-Sandbox-Recipient: {i.recipient}\r\n" for i in items)
+        await self._intake.inject(header.encode() + content, mail_from=message.mail_from,
+                                  local=(mailbox,), source="sandbox")
+        now = self._clock.now()
+        return [DeliveryOutcome(i.id, "delivered", f"captured in {mailbox}", now) for i in items]
+
+    # -- outcomes -------------------------------------------------------------------------
+
+    def _outcome(self, item: QueueItem, result: RecipientOutcome) -> DeliveryOutcome:
+        reply = result.reply
+        text = " ".join(str(p) for p in (reply.code, reply.status, reply.text) if p)
+        if result.kind == "delivered":
+            return DeliveryOutcome(item.id, "delivered", text, self._clock.now())
+        outcome: Outcome = "connection" if not result.remote else "tempfail"
+        if result.stage in ("tls", "starttls"):
+            outcome = "tls"
+        return self._failure(item, result.status, text, permanent=result.kind == "failed",
+                             outcome=outcome)
+
+    def _failure(
+        self, item: QueueItem, status: str, text: str, *, permanent: bool, outcome: Outcome
+    ) -> DeliveryOutcome:
+        now = self._clock.now()
+        if not permanent:
+            decision = next_attempt(item.created_at, item.attempts + 1, outcome, now,
+                                    lifetime=self.config.delivery.lifetime, rand=self._rng.random)
+            if not isinstance(decision, GiveUp):
+                return DeliveryOutcome(item.id, "deferred", text, now, next_attempt_at=decision.at)
+            text = f"{decision.status} {decision.text}; last error: {text}"
+        notify = should_notify(Action.FAILED, item.notify, item.mail_from)
+        return DeliveryOutcome(item.id, "failed", text, now, notify_failure=notify)
+
+    async def _send_failure_notices(self) -> None:
+        """DSNs for failed items that owe one, one notice per message."""
+        items: list[QueueItem] = await self._run(_owed, 200)
+        if not items:
+            return
+        by_message: dict[str, list[QueueItem]] = defaultdict(list)
+        for item in items:
+            by_message[item.message_id].append(item)
+        messages = await self._run(_messages, list(by_message))
+        for message_id, failed in by_message.items():
+            message = messages.get(message_id)
+            if message is not None and message.mail_from:
+                await self._notify(message, failed)
+            await self._run(_clear_notice, [i.id for i in failed])
+
+    async def _notify(self, message: StoredMessage, failed: list[QueueItem]) -> None:
+        original: bytes = await self._run(_read_blob, message.blob)
+        now = self._clock.now()
+        recipients = [
+            DsnRecipient(
+                final_recipient=i.recipient, original_recipient=i.orcpt, action=Action.FAILED,
+                status=_status_of(i.last_error), diagnostic=i.last_error,
+                last_attempt=i.last_attempt_at,
+            )
+            for i in failed
+        ]
+        dsn = build_dsn(
+            reporting_mta=self.config.server.hostname, sender=message.mail_from,
+            recipients=recipients, original=original, arrival=message.received_at, now=now,
+            ret=message.ret, envid=message.envid, smtputf8=message.smtputf8,
+        )
+        local, relay = await self._intake.route_address(message.mail_from)
+        await self._intake.inject(dsn, mail_from="", local=local, relay=relay, source="dsn")
+
+
+def _status_of(error: str | None) -> str:
+    """The enhanced status code in a recorded error ("550 5.1.1 ..." -> "5.1.1")."""
+    for word in (error or "").split():
+        parts = word.split(".")
+        if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in "45":
+            return "5" + word[1:] if parts[0] == "4" else word
+    return "5.0.0"
+
+
+def _fair_key(key: QueueKey) -> fairness.QueueKey:
+    return fairness.QueueKey(key.tenant, key.lane, key.domain)
+
+
+# Store calls made on the committer's thread.
+
+def _backlog(store: Store, now: float) -> Any:
+    return store.queue_backlog(now)
+
+
+def _claim(store: Store, key: QueueKey, now: float, limit: int, lease: float, owner: str) -> Any:
+    return store.claim(key, now=now, limit=limit, lease=lease, owner=owner)
+
+
+def _complete(store: Store, outcomes: list[DeliveryOutcome]) -> None:
+    store.complete(outcomes)
+
+
+def _release(store: Store, owner: str) -> int:
+    return store.release_leases(owner)
+
+
+def _messages(store: Store, ids: list[str]) -> dict[str, StoredMessage]:
+    found = {}
+    for message_id in ids:
+        message = store.get_message(message_id)
+        if message is not None:
+            found[message_id] = message
+    return found
+
+
+def _read_blob(store: Store, digest: str) -> bytes:
+    return store.blobs.read(digest)
+
+
+def _postmaster(store: Store) -> str:
+    domains = store.list_domains()
+    if not domains:
+        raise StorageError("sandbox mode needs a local domain for its capture mailbox")
+    return f"postmaster@{domains[0].name}"
+
+
+def _owed(store: Store, limit: int) -> list[QueueItem]:
+    return store.owed_failure_notices(limit)
+
+
+def _clear_notice(store: Store, ids: list[int]) -> None:
+    store.clear_failure_notice(ids)

@@ -1,0 +1,96 @@
+"""The delivery engine end to end: a real `postoffice serve` delivering to scripted peers."""
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from postoffice.proto.smtp.reply import Reply
+from postoffice.testing.scripted_smtp import Script, ScriptedSmtp
+from postoffice.testing.server import ServerProcess, postoffice
+
+PASSWORD = "pw-engine-1"
+MESSAGE = b"From: bob@example.test\r\nTo: x@remote.example\r\nSubject: %s\r\n\r\nhello\r\n"
+
+
+def queue(server: ServerProcess) -> list[dict[str, object]]:
+    return json.loads(postoffice("queue", "ls", "--json", data=server.data).stdout)
+
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def peer() -> Iterator[ScriptedSmtp]:
+    script = Script(rcpt={"nobody@remote.example": Reply(550, "5.1.1", "No such user"),
+                          "later@remote.example": Reply(451, "4.3.0", "Try again later")})
+    with ScriptedSmtp(script) as smtp:
+        yield smtp
+
+
+@pytest.fixture
+def server(tmp_path: Path, peer: ScriptedSmtp) -> Iterator[ServerProcess]:
+    host, port = peer.address
+    s = ServerProcess(tmp_path / "data", config={"delivery": {"smarthost": f"{host}:{port}"}})
+    with s:
+        s.add_user("bob@example.test", PASSWORD)
+        s.start()
+        yield s
+
+
+def test_submitted_mail_is_delivered_with_per_recipient_outcomes(
+    server: ServerProcess, peer: ScriptedSmtp
+) -> None:
+    with server.submission("bob@example.test", PASSWORD) as client:
+        refused = client.sendmail("bob@example.test",
+                                  ["x@remote.example", "nobody@remote.example", "later@remote.example"],
+                                  MESSAGE % b"outbound")
+        assert refused == {}
+    assert wait_for(lambda: {q["status"] for q in queue(server)} >= {"delivered", "failed", "deferred"})
+    items = {q["recipient"]: q for q in queue(server)}
+    assert items["x@remote.example"]["status"] == "delivered"
+    assert items["nobody@remote.example"]["status"] == "failed"
+    assert "5.1.1" in str(items["nobody@remote.example"]["last_error"])
+    deferred = items["later@remote.example"]
+    assert deferred["status"] == "deferred" and deferred["attempts"] == 1
+    received = [m for s in peer.sessions for m in s.messages]
+    assert len(received) == 1 and received[0].recipients == ("x@remote.example",)
+    assert received[0].mail_from == "bob@example.test"
+    assert b"Subject: outbound" in received[0].content
+    # The failure comes back to the sender as a DSN in their mailbox, from the null sender.
+    def bounced() -> list[dict[str, object]]:
+        inbox = json.loads(postoffice("mailbox", "ls", "bob@example.test", "--json", data=server.data).stdout)
+        return [e for e in inbox if "Undelivered" in str(e["subject"])]
+    assert wait_for(lambda: bool(bounced()))
+    uid = bounced()[0]["uid"]
+    import subprocess
+    import sys
+    raw = subprocess.run([sys.executable, "-m", "postoffice", "mailbox", "show", "bob@example.test",
+                          str(uid), "--data", str(server.data)], capture_output=True, check=True).stdout
+    assert b"multipart/report" in raw and b"report-type=delivery-status" in raw
+    assert b"Final-Recipient: rfc822; nobody@remote.example" in raw
+    assert b"Status: 5.1.1" in raw and b"later@remote.example" not in raw.split(b"\r\n\r\n", 1)[0]
+
+
+def test_sandbox_captures_instead_of_delivering(tmp_path: Path, peer: ScriptedSmtp) -> None:
+    host, port = peer.address
+    with ServerProcess(tmp_path / "data", config={
+        "delivery": {"smarthost": f"{host}:{port}", "sandbox": True},
+    }) as server:
+        server.add_user("bob@example.test", PASSWORD)
+        server.start()
+        with server.submission("bob@example.test", PASSWORD) as client:
+            client.sendmail("bob@example.test", ["x@remote.example"], MESSAGE % b"sandboxed")
+        assert wait_for(lambda: [q["status"] for q in queue(server)] == ["delivered"])
+        captured = json.loads(postoffice("mailbox", "ls", "postmaster@example.test", "--json",
+                                         data=server.data).stdout)
+        assert [e["subject"] for e in captured] == ["sandboxed"]
+    assert peer.sessions == []
