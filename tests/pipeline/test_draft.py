@@ -120,3 +120,12 @@ def test_full_disk_is_a_temporary_failure_not_a_crash() -> None:
         assert d.finish() is None
         assert d.refusal is not None and (d.refusal.code, d.refusal.status) == (452, "4.3.1")
         assert w.aborted
+
+
+def test_header_fields_are_noted_on_both_paths() -> None:
+    message = b"From: bob@example.test\r\nPrecedence: bulk\r\n\r\nbody\r\n"
+    for inspect in (None, inspector()):
+        d = Draft(MemoryWriter(), b"Received: x\r\n", inspect=inspect)
+        feed(d, message, 5)
+        assert d.finish() is not None
+        assert d.fields == [("From", "bob@example.test"), ("Precedence", "bulk")]

@@ -17,6 +17,8 @@ Inspector = Callable[[list[tuple[str, str]]], tuple[bytes, Reply | None]]
 
 HEADER_TOO_LARGE = Reply(552, "5.3.4", "Header section exceeds fixed limit")
 NO_SPACE = Reply(452, "4.3.1", "Insufficient system storage, try again later")
+HEAD_LIMIT = 64 * 1024
+"""How much of a streamed message is looked at for its header fields."""
 
 
 class Draft:
@@ -31,6 +33,9 @@ class Draft:
         self._inspect = inspect
         self._max_header = max_header_size
         self._held = bytearray()
+        self._head = bytearray()
+        self.fields: list[tuple[str, str]] | None = None
+        """The header section's fields, once it has passed (for lane choice and logs)."""
         self.refusal: Reply | None = None
         """Set when the content was refused; the rest is then read and dropped."""
         try:
@@ -51,6 +56,8 @@ class Draft:
     def _write(self, chunk: bytes) -> None:
         if self._inspect is None:
             self._writer.write(chunk)
+            if self.fields is None:
+                self._note_head(chunk)
             return
         self._held += chunk
         end = headers.header_end(bytes(self._held[: self._max_header + 4]))
@@ -61,10 +68,20 @@ class Draft:
             return
         self._release(end)
 
+    def _note_head(self, chunk: bytes) -> None:
+        """Keep a copy of the header section as it streams by (no holding back)."""
+        self._head += chunk[: HEAD_LIMIT - len(self._head) + 4]
+        end = headers.header_end(bytes(self._head))
+        if end >= 0 or len(self._head) >= HEAD_LIMIT:
+            section = bytes(self._head[: end if end >= 0 else len(self._head)])
+            self.fields = headers.parse_fields(section)
+            self._head = bytearray()
+
     def _release(self, end: int) -> None:
         assert self._inspect is not None
         section = bytes(self._held[:end])
-        added, refusal = self._inspect(headers.parse_fields(section))
+        self.fields = headers.parse_fields(section)
+        added, refusal = self._inspect(self.fields)
         self._inspect = None
         if refusal is not None:
             self.refusal = refusal
@@ -75,6 +92,8 @@ class Draft:
 
     def finish(self) -> PendingBlob | None:
         """The content, or None when it was refused (the reply is in `refusal`)."""
+        if self.fields is None and self._head:
+            self.fields = headers.parse_fields(bytes(self._head))
         try:
             if self._inspect is not None and self.refusal is None:
                 # The message ended inside its header section (no body): inspect what there is.

@@ -20,6 +20,7 @@ from postoffice.message.envelope import Recipient
 from postoffice.pipeline.draft import Draft
 from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.submit import msa_inspector
+from postoffice.policy.lanes import choose_lane
 from postoffice.policy.recipients import Route, decide_recipient, split_address
 from postoffice.policy.senders import may_send_as
 from postoffice.proto.smtp.reply import Reply
@@ -294,7 +295,10 @@ class Intake:
             ret=(params.get("RET") or "").upper() or None,
             envid=params.get("ENVID"),
         )
-        acceptance = Acceptance(message=message, local=tuple(txn.local), relay=tuple(txn.relay))
+        lane = choose_lane(draft.fields or [], {}, None) if txn.relay else "transactional"
+        acceptance = Acceptance(
+            message=message, local=tuple(txn.local), relay=tuple(txn.relay), lane=lane
+        )
         try:
             await self._commit(pending, acceptance)
         except StorageError:

@@ -25,6 +25,8 @@ PEER_PACKAGES: dict[str, str] = {
     "smtp-sink": "postfix",
     "swaks": "swaks",
     "openssl": "openssl",
+    "opendkim-testmsg": "opendkim-tools",
+    "knotd": "knot",
 }
 
 REQUIRE_ENV = "POSTOFFICE_REQUIRE_PEERS"
