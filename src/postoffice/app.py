@@ -27,6 +27,7 @@ from typing import Any
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
 from postoffice.errors import PostofficeError
+from postoffice.mta.dkim import Keyring
 from postoffice.mta.dns import Resolver, ResolverConfig
 from postoffice.mta.engine import DeliveryEngine
 from postoffice.mta.routes import Router
@@ -226,7 +227,9 @@ def delivery_engine(config: Config, committer: GroupCommitter, intake: Intake) -
     """The engine with its resolver and router as the configuration asks."""
     resolver = Resolver(ResolverConfig(nameservers=config.dns.nameservers,
                                        lifetime=config.dns.timeout))
-    return DeliveryEngine(config=config, run=committer.run, intake=intake, router=Router(resolver))
+    signer = Keyring(config.data_dir).signer(SYSTEM_CLOCK)
+    return DeliveryEngine(config=config, run=committer.run, intake=intake, router=Router(resolver),
+                          signer=signer)
 
 
 def _call(store: Store, method: str, key: str) -> object:

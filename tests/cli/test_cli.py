@@ -149,3 +149,24 @@ def test_queue_operations(data: Path) -> None:
     assert bad.returncode == 1 and "duration" in bad.stderr
     missing = postoffice("queue", "show", "424242", data=data, check=False)
     assert missing.returncode == 1 and "no queue item 424242" in missing.stderr
+
+
+def test_domain_dns_and_dkim_rotate(data: Path) -> None:
+    keys = sorted((data / "dkim" / "example.test").glob("*.pem"))
+    assert len(keys) == 2 and all(k.stat().st_mode & 0o077 == 0 for k in keys)
+    records = json.loads(postoffice("domain", "dns", "example.test", "--json", data=data).stdout)
+    assert records[0] == {"type": "MX", "name": "example.test", "value": "10 mail.example.test."}
+    dkim = [r for r in records if r["type"] == "TXT"]
+    assert len(dkim) == 2 and all(r["name"].endswith("._domainkey.example.test") for r in dkim)
+    assert {r["value"].split("; ")[1] for r in dkim} == {"k=rsa", "k=ed25519"}
+    text = postoffice("domain", "dns", "example.test", data=data).stdout
+    assert "._domainkey.example.test. IN TXT" in text and "example.test. IN MX 10 mail.example.test." in text
+
+    out = postoffice("dkim", "rotate", "example.test", data=data).stdout
+    assert "new DKIM selectors" in out
+    after = json.loads(postoffice("domain", "dns", "example.test", "--json", data=data).stdout)
+    assert len([r for r in after if r["type"] == "TXT"]) == 4  # old keys stay published
+    added = postoffice("domain", "add", "other.example", data=data).stdout
+    assert "DKIM selectors" in added and len(list((data / "dkim" / "other.example").glob("*.pem"))) == 2
+    bad = postoffice("domain", "dns", "nowhere.example", data=data, check=False)
+    assert bad.returncode == 1 and "not a local domain" in bad.stderr

@@ -94,3 +94,22 @@ def test_sandbox_captures_instead_of_delivering(tmp_path: Path, peer: ScriptedSm
                                          data=server.data).stdout)
         assert [e["subject"] for e in captured] == ["sandboxed"]
     assert peer.sessions == []
+
+
+def test_outbound_mail_is_dkim_signed_and_verifies(server: ServerProcess, peer: ScriptedSmtp) -> None:
+    dkim = pytest.importorskip("dkim")
+    with server.submission("bob@example.test", PASSWORD) as client:
+        client.sendmail("bob@example.test", ["x@remote.example"], MESSAGE % b"signed")
+    assert wait_for(lambda: any(m for s in peer.sessions for m in s.messages))
+    content = [m for s in peer.sessions for m in s.messages][-1].content
+    assert content.startswith(b"DKIM-Signature: ")
+    assert content.count(b"DKIM-Signature: ") == 2  # RSA and Ed25519
+    records = json.loads(postoffice("domain", "dns", "example.test", "--json", data=server.data).stdout)
+    zone = {r["name"] + ".": r["value"].encode() for r in records if r["type"] == "TXT"}
+
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes:
+        return zone.get(name.decode(), b"")
+
+    verifier = dkim.DKIM(content)
+    assert verifier.verify(idx=0, dnsfunc=dnsfunc)
+    assert verifier.verify(idx=1, dnsfunc=dnsfunc)

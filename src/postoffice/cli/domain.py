@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 
+from postoffice.auth.dkim.keys import zone_file_value
 from postoffice.cli.common import (
     add_data_option,
+    existing_data_dir,
     iso,
     normalize_domain,
     print_json,
     print_table,
     store_for,
 )
+from postoffice.errors import UsageError
+from postoffice.mta.dkim import DnsRecord, Keyring
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -26,15 +31,58 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rm = commands.add_parser("rm", help="remove a local domain (it must have no users)")
     rm.add_argument("name")
     rm.set_defaults(handler=remove_domain)
-    for parser in (add, ls, rm):
+    dns = commands.add_parser("dns", help="the DNS records to publish for a domain")
+    dns.add_argument("name")
+    dns.add_argument("--json", action="store_true", help='a list of {"type", "name", "value"}')
+    dns.set_defaults(handler=dns_records)
+    for parser in (add, ls, rm, dns):
         add_data_option(parser)
+
+    dkim = sub.add_parser("dkim", help="DKIM signing keys")
+    dkim_commands = dkim.add_subparsers(dest="dkim_command", required=True)
+    rotate = dkim_commands.add_parser("rotate", help="make a new RSA and Ed25519 key pair")
+    rotate.add_argument("name")
+    rotate.set_defaults(handler=rotate_keys)
+    add_data_option(rotate)
 
 
 def add_domain(args: argparse.Namespace) -> int:
     name = normalize_domain(args.name)
     with store_for(args) as store:
         store.add_domain(name)
-    print(f"domain {name} added")
+    selectors = Keyring(existing_data_dir(args)).create(name, dt.date.today())
+    print(f"domain {name} added; DKIM selectors {', '.join(selectors)}")
+    print(f"publish its records: postoffice domain dns {name}")
+    return 0
+
+
+def dns_records(args: argparse.Namespace) -> int:
+    from postoffice import config as cfg
+
+    name = normalize_domain(args.name)
+    data = existing_data_dir(args)
+    with store_for(args) as store:
+        if not store.is_local_domain(name):
+            raise UsageError(f"{name} is not a local domain")
+    hostname = cfg.load(data).server.hostname
+    records = [DnsRecord("MX", name, f"10 {hostname}.")] + Keyring(data).records(name)
+    if args.json:
+        print_json([{"type": r.type, "name": r.name, "value": r.value} for r in records])
+    else:
+        for r in records:
+            value = zone_file_value(r.value) if r.type == "TXT" else r.value
+            print(f"{r.name}. IN {r.type} {value}")
+    return 0
+
+
+def rotate_keys(args: argparse.Namespace) -> int:
+    name = normalize_domain(args.name)
+    with store_for(args) as store:
+        if not store.is_local_domain(name):
+            raise UsageError(f"{name} is not a local domain")
+    selectors = Keyring(existing_data_dir(args)).create(name, dt.date.today())
+    print(f"new DKIM selectors for {name}: {', '.join(selectors)} (signing with them within a minute)")
+    print("publish the new records first: postoffice domain dns " + name)
     return 0
 
 

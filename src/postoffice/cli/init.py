@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime
 
 from postoffice import config as cfg
 from postoffice.cli.common import add_data_option, data_dir, normalize_domain
@@ -48,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
         store.add_user(postmaster, hash_password(password))
     finally:
         store.close()
+    from postoffice.mta.dkim import Keyring
+
+    selectors = Keyring(directory).create(domain, datetime.date.today())
     print(f"Initialised {directory} for {domain} (server name {hostname}).")
+    print(f"DKIM keys {', '.join(selectors)}; records to publish: postoffice domain dns {domain}")
     print(f"Mailbox {postmaster} created; its password (shown only now): {password}")
     return 0

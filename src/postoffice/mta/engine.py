@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from postoffice.auth.dkim.errors import DkimError
 from postoffice.clock import SYSTEM_CLOCK, Clock
 from postoffice.config import Config, parse_hostport
 from postoffice.message.dsn import Action, DsnRecipient, build_dsn, should_notify
@@ -204,6 +205,13 @@ class DeliveryEngine:
                                            permanent=exc.permanent, outcome="dns") for i in items]
                 return
             outcomes += await self._session(key, destination, messages, by_message)
+        except Exception:
+            # A bug must not strand the batch under its lease: retry what is undecided.
+            log.exception("delivery of %d item(s) to %s failed", len(items), key.domain)
+            decided = {o.item_id for o in outcomes}
+            outcomes += [self._failure(i, "4.3.0", "4.3.0 local error during delivery",
+                                       permanent=False, outcome="tempfail")
+                         for i in items if i.id not in decided]
         finally:
             if outcomes:
                 await self._run(_complete, outcomes)
@@ -293,7 +301,10 @@ class DeliveryEngine:
     async def _content(self, message: StoredMessage) -> bytes:
         content: bytes = await self._run(_read_blob, message.blob)
         if self._signer is not None:
-            content = self._signer(content, message.mail_from.rpartition("@")[2]) + content
+            try:
+                content = self._signer(content, message.mail_from.rpartition("@")[2]) + content
+            except (DkimError, OSError) as exc:
+                log.warning("not signed: message %s: %s", message.id, exc)
         return content
 
     async def _capture(self, message: StoredMessage, items: Sequence[QueueItem]) -> list[DeliveryOutcome]:
