@@ -119,6 +119,8 @@ class DeliverySettings:
     """Capture every outbound message in a local mailbox instead of delivering it."""
     sandbox_mailbox: str = ""
     """The capture mailbox (a local user); empty means postmaster@<first local domain>."""
+    mx_port: int = 25
+    """Port of MX hosts (25; another value only for test setups)."""
     messages_per_connection: int = 100
     max_connections: int = 200
     """Outbound SMTP connections at once, over all destinations."""

@@ -113,3 +113,30 @@ def test_outbound_mail_is_dkim_signed_and_verifies(server: ServerProcess, peer: 
     verifier = dkim.DKIM(content)
     assert verifier.verify(idx=0, dnsfunc=dnsfunc)
     assert verifier.verify(idx=1, dnsfunc=dnsfunc)
+
+
+def test_mx_fallback_and_ip_pool_binding_with_real_dns(tmp_path: Path) -> None:
+    from postoffice.testing import peers
+    from postoffice.testing.dns import KNOTD, AuthoritativeDns
+
+    peers.require_peer("knotd", KNOTD, package="knot")
+    zone = {
+        "@": [{"MX": [10, "mx1.remote.example"]}, {"MX": [20, "mx2.remote.example"]}],
+        "mx1": [{"A": "127.0.0.21"}],  # nothing listens there: connection refused
+        "mx2": [{"A": "127.0.0.22"}],
+    }
+    with ScriptedSmtp(Script(), host="127.0.0.22") as mx2, AuthoritativeDns({"remote.example": zone}) as dns:
+        with ServerProcess(tmp_path / "data", config={
+            "dns": {"nameservers": [dns.nameserver]},
+            "delivery": {"mx_port": mx2.port},
+            "pools": {"shared": {"addresses": [{"address": "127.0.0.3", "ehlo": "out3.example.test"}]}},
+        }) as server:
+            server.add_user("bob@example.test", PASSWORD)
+            server.start()
+            with server.submission("bob@example.test", PASSWORD) as client:
+                client.sendmail("bob@example.test", ["x@remote.example"], MESSAGE % b"via mx2")
+            assert wait_for(lambda: [q["status"] for q in queue(server)] == ["delivered"]), queue(server)
+    session = mx2.sessions[-1]
+    assert session.peer[0] == "127.0.0.3"  # left from the pool's address
+    assert any(c.upper().startswith("EHLO OUT3.EXAMPLE.TEST") for c in session.commands)
+    assert b"Subject: via mx2" in session.messages[0].content

@@ -85,7 +85,6 @@ class DeliveryEngine:
         connect: Connect = SmtpClient.connect,
         timeouts: Timeouts | None = None,
         rng: random.Random | None = None,
-        port: int = 25,
     ) -> None:
         self.config = config
         self._run = run
@@ -96,7 +95,6 @@ class DeliveryEngine:
         self._connect = connect
         self._timeouts = timeouts or Timeouts()
         self._rng = rng or random.Random()
-        self._port = port
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self.scheduler = fairness.Scheduler()
         self.throttle = Throttle(clock=clock)
@@ -229,7 +227,7 @@ class DeliveryEngine:
             raise RouteError(domain, "4.4.3", "no DNS resolver configured")
         route: Route = await self._router.resolve_destination(domain)
         self._sites[domain] = route.site
-        return Destination(tuple((str(h.address), self._port) for h in route.hops), route.site,
+        return Destination(tuple((str(h.address), d.mx_port) for h in route.hops), route.site,
                            d.tls_policy)
 
     async def _session(

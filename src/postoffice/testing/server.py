@@ -12,6 +12,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 def insecure_tls_context() -> ssl.SSLContext:
@@ -59,13 +60,7 @@ class ServerProcess:
         document = tomllib.loads(path.read_text())
         for section, values in self.config.items():
             document.setdefault(section, {}).update(values)
-        lines = []
-        for section, values in document.items():
-            lines.append(f"[{section}]")
-            for key, value in values.items():
-                lines.append(f"{key} = {json.dumps(value)}")
-            lines.append("")
-        path.write_text("\n".join(lines))
+        path.write_text(_toml(document))
 
     def add_user(self, address: str, password: str, *extra: str) -> None:
         postoffice("user", "add", address, "--password-stdin", *extra, data=self.data, stdin=password + "\n")
@@ -145,3 +140,26 @@ class ServerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _toml(document: dict[str, Any], prefix: str = "") -> str:
+    """A small TOML writer for configuration documents (tables, scalars, lists)."""
+    lines: list[str] = []
+    tables = []
+    for key, value in document.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{key} = {_toml_value(value)}")
+    out = ([f"[{prefix}]"] if prefix and lines else []) + lines + ([""] if lines else [])
+    for key, value in tables:
+        out.append(_toml(value, f"{prefix}.{key}" if prefix else key))
+    return "\n".join(out)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return json.dumps(value)  # strings, numbers, booleans: the same in TOML
