@@ -140,3 +140,54 @@ def test_mx_fallback_and_ip_pool_binding_with_real_dns(tmp_path: Path) -> None:
     assert session.peer[0] == "127.0.0.3"  # left from the pool's address
     assert any(c.upper().startswith("EHLO OUT3.EXAMPLE.TEST") for c in session.commands)
     assert b"Subject: via mx2" in session.messages[0].content
+
+
+@pytest.mark.peer
+def test_real_postfix_receives_over_starttls(tmp_path: Path) -> None:
+    from postoffice.server.tls import generate_self_signed
+    from postoffice.testing import peers
+    from postoffice.testing.postfix import POSTFIX, PostfixInstance
+
+    peers.require_peer("postfix", POSTFIX)
+    peers.require_root("Postfix only starts as root")
+    cert, key = tmp_path / "pf-cert.pem", tmp_path / "pf-key.pem"
+    generate_self_signed("sink.remote.example", cert, key)
+    tls = {"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": str(cert),
+           "smtpd_tls_key_file": str(key), "smtpd_tls_loglevel": "1"}
+    with PostfixInstance(hold=True, main_cf=tls) as postfix:
+        host, port = postfix.address
+        with ServerProcess(tmp_path / "data", config={
+            "delivery": {"smarthost": f"{host}:{port}", "smarthost_tls": "required"},
+        }) as server:
+            server.add_user("bob@example.test", PASSWORD)
+            server.start()
+            with server.submission("bob@example.test", PASSWORD) as client:
+                client.sendmail("bob@example.test", ["x@remote.example"], MESSAGE % b"to postfix")
+            assert wait_for(lambda: [q["status"] for q in queue(server)] == ["delivered"]), queue(server)
+        assert postfix.wait_for_queue_count("hold", 1, 15) == 1
+        assert postfix.wait_for_log("TLS connection established from", 10), postfix.log_tail()
+
+
+def test_kill_9_during_delivery_delivers_at_least_once_at_most_twice(tmp_path: Path) -> None:
+    slow = Script(delay={"FINAL": 1.5})
+    with ScriptedSmtp(slow) as peer:
+        host, port = peer.address
+        server = ServerProcess(tmp_path / "data", config={"delivery": {"smarthost": f"{host}:{port}"}})
+        server.init()
+        server.add_user("bob@example.test", PASSWORD)
+        server.start()
+        with server.submission("bob@example.test", PASSWORD) as client:
+            for n in range(5):
+                client.sendmail("bob@example.test", ["x@remote.example"], MESSAGE % f"m{n}".encode())
+        assert wait_for(lambda: any(s.messages or s.commands for s in peer.sessions))
+        time.sleep(0.3)  # in the middle of a transaction (the peer sits on the final reply)
+        server.kill()
+        server.start()
+        try:
+            assert wait_for(lambda: [q["status"] for q in queue(server)] == ["delivered"] * 5, 30), queue(server)
+        finally:
+            server.stop()
+    subjects = [m.content.split(b"Subject: ")[1].split(b"\r\n")[0] for s in peer.sessions for m in s.messages]
+    for n in range(5):
+        assert 1 <= subjects.count(f"m{n}".encode()) <= 2, subjects
+    assert "recovered" in server.log_text()

@@ -127,6 +127,11 @@ def release_leases(db: sqlite3.Connection, owner: str) -> int:
     return cursor.rowcount
 
 
+def lease_owners(db: sqlite3.Connection) -> list[str]:
+    rows = db.execute("SELECT DISTINCT leased_by FROM queue WHERE leased_by IS NOT NULL")
+    return [row[0] for row in rows]
+
+
 def owed_failure_notices(db: sqlite3.Connection, limit: int) -> list[QueueItem]:
     rows = db.execute(
         f"SELECT {COLUMNS}{FROM} WHERE q.dsn_pending = 1 ORDER BY q.id LIMIT ?", (limit,)

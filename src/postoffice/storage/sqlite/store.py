@@ -356,6 +356,10 @@ class SqliteStore:
         with self._transaction():
             return queue.release_leases(self._db, owner)
 
+    def lease_owners(self) -> list[str]:
+        with _errors():
+            return queue.lease_owners(self._db)
+
     def owed_failure_notices(self, limit: int = 100) -> list[QueueItem]:
         with _errors():
             return queue.owed_failure_notices(self._db, limit)
