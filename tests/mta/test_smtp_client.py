@@ -33,6 +33,15 @@ def go(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+@pytest.fixture(params=["asyncio", "uvloop"])
+def run_on(request: pytest.FixtureRequest) -> Callable[[Coroutine[Any, Any, T]], T]:
+    """Run a coroutine on the default loop and on uvloop (what `postoffice serve` uses)."""
+    if request.param == "asyncio":
+        return asyncio.run
+    uvloop = pytest.importorskip("uvloop")
+    return uvloop.run  # type: ignore[no-any-return]
+
+
 def env(*recipients: str | Recipient, sender: str = "a@sender.test", **kw: Any) -> Envelope:
     rcpts = tuple(Recipient(r) if isinstance(r, str) else r for r in recipients)
     return Envelope(sender, rcpts, **kw)
@@ -71,7 +80,9 @@ def kinds(result: TransactionResult) -> list[str]:
 # -- the happy paths ---------------------------------------------------------------------------
 
 
-def test_delivers_over_starttls_with_bdat_and_reports_the_session(scripted: Any) -> None:
+def test_delivers_over_starttls_with_bdat_and_reports_the_session(
+    scripted: Any, run_on: Any
+) -> None:
     peer = scripted(Script(starttls=True))
     content = MESSAGE.replace(b"Hi there", b"caf\xc3\xa9\n.line with dot")
 
@@ -89,7 +100,7 @@ def test_delivers_over_starttls_with_bdat_and_reports_the_session(scripted: Any)
         await client.quit()
         return result, client, seen
 
-    result, client, seen = go(main())
+    result, client, seen = run_on(main())
     assert result.all_delivered and result.outcomes[0].reply.text.startswith("Ok: queued as")
     assert seen["usable"] and seen["tls"] == (True, "TLSv1.3", True)
     assert seen["ext"].chunking and seen["ext"].pipelining and not seen["ext"].starttls
@@ -242,6 +253,33 @@ def test_connection_refused() -> None:
     assert client.failure is not None and not client.usable
 
 
+def test_connect_timeout() -> None:
+    """A listener whose accept queue is full drops SYNs: connect() hangs until our timeout."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        fillers = []
+        try:
+            for _ in range(3):
+                filler = socket.socket()
+                fillers.append(filler)
+                filler.setblocking(False)
+                try:
+                    filler.connect(listener.getsockname())
+                except BlockingIOError:
+                    pass
+            start = time.monotonic()
+            result, client = go(send_one(listener.getsockname(), env("b@dest.test"),
+                                         timeouts=Timeouts(connect=0.3)))
+            assert time.monotonic() - start < 2.0
+        finally:
+            for filler in fillers:
+                filler.close()
+    outcome = result.outcomes[0]
+    assert (outcome.kind, outcome.status, outcome.stage) == ("deferred", "4.4.1", "connect")
+    assert outcome.reason.endswith("failed: timed out")
+
+
 def test_tls_required_but_not_offered(scripted: Any) -> None:
     peer = scripted()
     result, client = go(send_one(peer.address, env("b@dest.test"), tls="required"))
@@ -251,9 +289,9 @@ def test_tls_required_but_not_offered(scripted: Any) -> None:
     assert peer.messages == []
 
 
-def test_tls_verify(scripted: Any) -> None:
+def test_tls_verify(scripted: Any, run_on: Any) -> None:
     peer = scripted(Script(starttls=True))
-    good, client = go(send_one(peer.address, env("b@dest.test"), tls="verify",
+    good, client = run_on(send_one(peer.address, env("b@dest.test"), tls="verify",
                                cafile=peer.cafile, tls_server_name="mx.scripted.test"))
     assert good.all_delivered and client.tls_active
     wrong_name, _ = go(send_one(peer.address, env("b@dest.test"), tls="verify",
@@ -293,22 +331,27 @@ def test_greylisting_defers_then_delivers(scripted: Any) -> None:
     assert again.all_delivered and len(peer.messages) == 1
 
 
-@pytest.mark.parametrize("step", ["content", "FINAL"])
-def test_peer_drops_the_connection_mid_data(scripted: Any, step: str) -> None:
-    peer = scripted(Script(drop=step))
-    result, client = go(send_one(peer.address, env("b@dest.test", "c@dest.test"), MESSAGE * 200))
+@pytest.mark.parametrize(
+    ("step", "stage"),
+    [("greeting", "greeting"), ("EHLO", "ehlo"), ("MAIL", "mail"), ("RCPT", "rcpt"),
+     ("DATA", "data"), ("content", "final"), ("FINAL", "final")],
+)
+def test_peer_drops_the_connection(scripted: Any, step: str, stage: str, run_on: Any) -> None:
+    peer = scripted(Script(drop=step, offer=ALL_EXTENSIONS - {"CHUNKING"}))
+    result, client = run_on(send_one(peer.address, env("b@dest.test", "c@dest.test"),
+                                     MESSAGE * 200))
     assert kinds(result) == ["deferred", "deferred"]
     outcome = result.outcomes[0]
-    assert outcome.status == "4.4.2" and not outcome.remote
-    assert outcome.stage in ("content", "final")
+    assert (outcome.status, outcome.stage, outcome.remote) == ("4.4.2", stage, False)
+    assert outcome.reason.endswith(f"(during {stage})")
     assert peer.messages == [] and client.failure is not None
 
 
-def test_slow_peer_hits_the_final_dot_timeout(scripted: Any) -> None:
+def test_slow_peer_hits_the_final_dot_timeout(scripted: Any, run_on: Any) -> None:
     peer = scripted(Script(delay={"FINAL": 3.0}))
     timeouts = Timeouts(connect=5, greeting=5, command=5, data_block=5, final_dot=0.3)
     start = time.monotonic()
-    result, _ = go(send_one(peer.address, env("b@dest.test"), timeouts=timeouts))
+    result, _ = run_on(send_one(peer.address, env("b@dest.test"), timeouts=timeouts))
     assert time.monotonic() - start < 2.0
     outcome = result.outcomes[0]
     assert (outcome.kind, outcome.status, outcome.stage) == ("deferred", "4.4.2", "final")

@@ -34,7 +34,6 @@ from postoffice.proto.smtp.client_events import (
     Extensions,
     Idle,
     SessionClosed,
-    SessionReady,
     TransactionDone,
     UpgradeTls,
 )
@@ -288,33 +287,29 @@ class SmtpClient:
         client._local = _address(wire.transport.get_extra_info("sockname"))
         client._peer = _address(wire.transport.get_extra_info("peername"))
         context = ssl_context or (_tls_context(tls, cafile) if tls != "none" else None)
-        while True:
-            event = await client._event()
-            if isinstance(event, SessionReady | SessionClosed):
-                break
-            if isinstance(event, UpgradeTls):
-                assert context is not None
-                error = await client._handshake(context, tls_server_name or host)
-                if error is None:
-                    continue
-                if tls == "opportunistic" and tls_fallback_plaintext:
-                    wire.close(abort=True)
-                    plain = await cls.connect(
-                        host,
-                        port,
-                        helo_name=helo_name,
-                        source_address=source_address,
-                        auth=auth,
-                        tls="none",
-                        auth_requires_tls=auth_requires_tls,
-                        timeouts=timeouts,
-                        pipelining=pipelining,
-                        chunking=chunking,
-                        chunk_size=chunk_size,
-                    )
-                    plain.tls_failure = error
-                    return plain
-                conn.fail(SessionFailure.local(421, "4.7.5", error, "tls"))
+        while isinstance(await client._event(), UpgradeTls):  # else SessionReady/Closed
+            assert context is not None
+            error = await client._handshake(context, tls_server_name or host)
+            if error is None:
+                continue
+            if tls == "opportunistic" and tls_fallback_plaintext:
+                wire.close(abort=True)
+                plain = await cls.connect(
+                    host,
+                    port,
+                    helo_name=helo_name,
+                    source_address=source_address,
+                    auth=auth,
+                    tls="none",
+                    auth_requires_tls=auth_requires_tls,
+                    timeouts=timeouts,
+                    pipelining=pipelining,
+                    chunking=chunking,
+                    chunk_size=chunk_size,
+                )
+                plain.tls_failure = error
+                return plain
+            conn.fail(SessionFailure.local(421, "4.7.5", error, "tls"))
         if conn.state is ClientState.CLOSED:
             client._closed()
         return client
@@ -336,7 +331,7 @@ class SmtpClient:
                 )
         except ssl.SSLCertVerificationError as exc:
             return f"TLS certificate verification failed: {exc.verify_message or exc}"
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
+        except Exception as exc:  # SSLError, OSError, TimeoutError, "transport is closing"
             what = "timed out" if isinstance(exc, TimeoutError) else _exc_text(exc)
             return f"TLS handshake failed: {what}"
         if transport is None:
@@ -402,10 +397,10 @@ class SmtpClient:
             self._absorb_idle()
             if not self.usable:
                 return self._unusable(envelope)
-            traits = ContentTraits.of(bytes(content)) if isinstance(content, bytes) else None
+            traits = ContentTraits.of(content) if isinstance(content, bytes) else None
+            self._conn.start_transaction(envelope, traits)  # ValueError without recipients
             chunks = _chunks(content, self.chunk_size)
             try:
-                self._conn.start_transaction(envelope, traits)
                 return await self._transaction(chunks)
             except BaseException:
                 self._abort()
@@ -434,8 +429,8 @@ class SmtpClient:
                 if conn.state is ClientState.CLOSED:
                     self._closed()
                 return event.result
-            elif isinstance(event, SessionClosed):  # pragma: no cover - TransactionDone first
-                self._closed()
+            else:  # pragma: no cover - the core always ends a transaction with TransactionDone
+                raise RuntimeError(f"SMTP client core: unexpected {event!r} in a transaction")
 
     async def quit(self) -> None:
         """QUIT politely (waiting up to the command timeout for 221) and close."""

@@ -308,6 +308,8 @@ class ScriptedSmtp:
             if step is None:
                 continue
             if script.drop == step:
+                writer.write(conn.data_to_send())  # the replies given so far do go out
+                await writer.drain()
                 return "dropped"
             await self._pause(script, step)
             reply = self._decide(script, conn, session, event, mail)

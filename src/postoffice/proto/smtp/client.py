@@ -43,12 +43,10 @@ from __future__ import annotations
 
 import base64
 from collections import deque
-from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal
 
-from postoffice.message.envelope import Envelope, Recipient
-from postoffice.proto.smtp import grammar
+from postoffice.message.envelope import Envelope
+from postoffice.proto.smtp.client_config import ClientConfig, TlsMode
 from postoffice.proto.smtp.client_content import ContentTraits, DotEncoder, LineEnds
 from postoffice.proto.smtp.client_events import (
     IDLE,
@@ -61,59 +59,24 @@ from postoffice.proto.smtp.client_events import (
     TransactionDone,
     UpgradeTls,
 )
-from postoffice.proto.smtp.client_results import (
-    RecipientOutcome,
-    SessionFailure,
-    Stage,
-    TransactionResult,
-    kind_of,
+from postoffice.proto.smtp.client_replies import PeerError, remote_failure, take_reply
+from postoffice.proto.smtp.client_results import SessionFailure, Stage
+from postoffice.proto.smtp.client_transaction import (
+    TRANSACTION_REPLIES,
+    Awaiting,
+    Command,
+    Transaction,
 )
 from postoffice.proto.smtp.events import NEED_DATA, NeedData
 from postoffice.proto.smtp.reply import Reply
 
 __all__ = ["ClientConfig", "ClientConnection", "ClientState", "LocalProtocolError", "TlsMode"]
 
-TlsMode = Literal["none", "opportunistic", "required", "verify"]
-"""none: never STARTTLS; opportunistic: when offered; required/verify: fail without it
-("verify" also checks the certificate, which is the adapter's business)."""
-
 CONTENT_WANTED = ContentWanted()
 
 
 class LocalProtocolError(RuntimeError):
     """The adapter used the core wrongly (a transaction while one is running ...)."""
-
-
-@dataclass(frozen=True)
-class ClientConfig:
-    """How one client session behaves."""
-
-    helo_name: str
-    """Our name for EHLO/HELO."""
-    tls: TlsMode = "opportunistic"
-    auth: tuple[str, str] | None = field(default=None, repr=False)
-    """(username, password) for AUTH (smarthosts); None: no AUTH."""
-    auth_mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN")
-    """Mechanisms we may use, in order of preference."""
-    auth_requires_tls: bool = True
-    """Never send a password before TLS is up (the session fails with 4.7.10 instead)."""
-    pipelining: bool = True
-    """Use PIPELINING when offered."""
-    chunking: bool = True
-    """Use BDAT when CHUNKING is offered (otherwise DATA)."""
-    bdat_window: int = 8
-    """BDAT chunks in flight with PIPELINING (1 without it)."""
-    max_reply_line: int = 4096
-    max_reply_lines: int = 256
-
-    def __post_init__(self) -> None:
-        if not self.helo_name or any(c.isspace() for c in self.helo_name):
-            raise ValueError(f"bad helo_name {self.helo_name!r}")
-        if self.tls not in ("none", "opportunistic", "required", "verify"):
-            raise ValueError(f"bad tls mode {self.tls!r}")
-        unknown = [m for m in self.auth_mechanisms if m.upper() not in ("PLAIN", "LOGIN")]
-        if unknown or self.bdat_window < 1:
-            raise ValueError(f"unsupported SASL mechanisms {unknown} or bdat_window < 1")
 
 
 class ClientState(Enum):
@@ -136,25 +99,6 @@ class ClientState(Enum):
     CLOSED = "closed"
 
 
-class _X(Enum):
-    """What an awaited reply answers."""
-
-    GREETING = "greeting"
-    EHLO = "ehlo"
-    HELO = "helo"
-    STARTTLS = "starttls"
-    AUTH = "auth"
-    RSET = "rset"
-    MAIL = "mail"
-    RCPT = "rcpt"
-    DATA = "data"
-    DISCARD = "discard"  # "." after a 354 that came although no RCPT was accepted
-    BDAT = "bdat"
-    FINAL = "final"
-    QUIT = "quit"
-
-
-_TXN = frozenset({_X.RSET, _X.MAIL, _X.RCPT, _X.DATA, _X.DISCARD, _X.BDAT, _X.FINAL})
 _STAGE_OF_STATE: dict[ClientState, Stage] = {
     ClientState.GREETING: "greeting",
     ClientState.EHLO: "ehlo",
@@ -168,71 +112,13 @@ _STAGE_OF_STATE: dict[ClientState, Stage] = {
     ClientState.QUIT: "quit",
     ClientState.CLOSED: "idle",
 }
-_STAGE_OF_X: dict[_X, Stage] = {
-    _X.RSET: "rset",
-    _X.MAIL: "mail",
-    _X.RCPT: "rcpt",
-    _X.DATA: "data",
-    _X.DISCARD: "data",
+_STAGE_OF_REPLY: dict[Awaiting, Stage] = {
+    Awaiting.RSET: "rset",
+    Awaiting.MAIL: "mail",
+    Awaiting.RCPT: "rcpt",
+    Awaiting.DATA: "data",
+    Awaiting.DISCARD: "data",
 }
-_WHAT: dict[str, str] = {
-    "greeting": "greeting refused",
-    "ehlo": "EHLO/HELO refused",
-    "starttls": "STARTTLS refused",
-    "auth": "authentication failed",
-    "rset": "RSET refused",
-    "mail": "sender refused",
-    "rcpt": "recipient refused",
-    "data": "DATA refused",
-    "content": "message refused",
-    "final": "message refused",
-}
-
-
-def describe(stage: Stage, reply: Reply) -> str:
-    """One line for logs and DSNs: "recipient refused: 550 5.1.1 No such user"."""
-    if reply.code == 421:
-        what = "peer closing the session"
-    elif reply.positive:
-        what = "accepted"
-    else:
-        what = _WHAT.get(stage, "refused")
-    status = f" {reply.status}" if reply.status else ""
-    return f"{what}: {reply.code}{status} {reply.text}".rstrip()
-
-
-def _remote_failure(reply: Reply, stage: Stage) -> SessionFailure:
-    kind = "deferred" if reply.positive else kind_of(reply)
-    return SessionFailure(reply, describe(stage, reply), stage, kind)
-
-
-class _PeerError(Exception):
-    """The peer broke the protocol (a malformed or overlong reply)."""
-
-
-_NOTIFY = frozenset({"NEVER", "SUCCESS", "FAILURE", "DELAY"})
-
-
-@dataclass
-class _Txn:
-    envelope: Envelope
-    bdat: bool
-    outcomes: list[RecipientOutcome | None]
-    pending: deque[tuple[bytes, _X, int]] = field(default_factory=deque)
-    """Commands not yet sent (without PIPELINING)."""
-    outstanding: int = 0
-    """Sent commands of this transaction still awaiting their reply."""
-    mail: Reply | None = None
-    data: Reply | None = None
-    accepted: list[int] = field(default_factory=list)
-    decided: Reply | None = None
-    """The reply that decides every accepted recipient."""
-    decided_stage: Stage = "final"
-    encoder: DotEncoder | None = None
-    lines: LineEnds | None = None
-    held: bytes | None = None
-    """BDAT: the latest chunk, held back so that the last one can carry LAST."""
-    ended: bool = False
 
 
 class ClientConnection:
@@ -244,7 +130,7 @@ class ClientConnection:
         self._buf = bytearray()
         self._out = bytearray()
         self._events: deque[ClientEvent] = deque()
-        self._expect: deque[tuple[_X, int]] = deque([(_X.GREETING, 0)])
+        self._expect: deque[tuple[Awaiting, int]] = deque([(Awaiting.GREETING, 0)])
         self._eof: str | None = None
         self._secure = False
         self._tls_declined = False
@@ -252,7 +138,7 @@ class ClientConnection:
         self._authenticated = False
         self._auth_mechanism = ""
         self._auth_step = 0
-        self._txn: _Txn | None = None
+        self._txn: Transaction | None = None
         self._needs_rset = False
         self._closing: SessionFailure | None = None
         self._closed: SessionClosed | None = None
@@ -281,7 +167,7 @@ class ClientConnection:
     def stage(self) -> Stage:
         """What we are waiting for (the adapter picks its timeout by it)."""
         if self._state is ClientState.ENVELOPE:
-            return _STAGE_OF_X.get(self._expect[0][0], "mail") if self._expect else "mail"
+            return _STAGE_OF_REPLY.get(self._expect[0][0], "mail") if self._expect else "mail"
         return _STAGE_OF_STATE[self._state]
 
     # -- the adapter's side ----------------------------------------------------------------
@@ -312,7 +198,7 @@ class ClientConnection:
             if self._expect:
                 try:
                     reply = self._take_reply()
-                except _PeerError as exc:
+                except PeerError as exc:
                     self._fail(self._local(421, "4.5.0", f"protocol error: {exc}"), quit=False)
                     continue
                 if reply is not None:
@@ -334,7 +220,7 @@ class ClientConnection:
         self._buf.clear()
         self._secure = True
         self._ext = Extensions()
-        self._command(f"EHLO {self.config.helo_name}", _X.EHLO)
+        self._command(f"EHLO {self.config.helo_name}", Awaiting.EHLO)
         self._state = ClientState.EHLO
 
     def fail(self, failure: SessionFailure) -> None:
@@ -348,7 +234,7 @@ class ClientConnection:
             return
         if self._state is not ClientState.READY:
             raise LocalProtocolError(f"quit() in state {self._state.name}")
-        self._command("QUIT", _X.QUIT)
+        self._command("QUIT", Awaiting.QUIT)
         self._state = ClientState.QUIT
 
     def start_transaction(self, envelope: Envelope, traits: ContentTraits | None = None) -> None:
@@ -356,33 +242,27 @@ class ClientConnection:
         without them the envelope's body/smtputf8/size_hint stand in."""
         if self._state is not ClientState.READY or self._txn is not None:
             raise LocalProtocolError(f"start_transaction() in state {self._state.name}")
-        if not envelope.recipients:
-            raise ValueError("an envelope needs at least one recipient")
         if traits is None:
             eight_bit = envelope.body.upper() == "8BITMIME" or envelope.smtputf8
             traits = ContentTraits(envelope.size_hint, eight_bit, envelope.smtputf8)
         ext = self._ext
-        bdat = self.config.chunking and ext.chunking
-        txn = _Txn(envelope, bdat, [None] * len(envelope.recipients))
+        txn = Transaction.start(envelope, bdat=self.config.chunking and ext.chunking)
         self._txn = txn
-        verdict = self._local_verdict(envelope, traits)
+        verdict = txn.local_verdict(ext, traits)
         if verdict is not None:
             txn.mail = verdict.reply
             self._finish(None, stage="local", remote=False, reason=verdict.reason)
             return
-        commands: list[tuple[bytes, _X, int]] = []
+        commands: list[Command] = []
         if self._needs_rset:
-            commands.append((b"RSET", _X.RSET, 0))
-        commands.append((self._mail_command(envelope, traits).encode(), _X.MAIL, 0))
-        for i, rcpt in enumerate(envelope.recipients):
-            if txn.outcomes[i] is None:
-                commands.append((self._rcpt_command(rcpt).encode(), _X.RCPT, i))
+            commands.append((b"RSET", Awaiting.RSET, 0))
+        commands += txn.envelope_commands(ext, traits)
         self._state = ClientState.ENVELOPE
         if self.config.pipelining and ext.pipelining:
-            if not bdat:
-                commands.append((b"DATA", _X.DATA, 0))
-            for line, what, index in commands:
-                self._txn_command(line, what, index)
+            if not txn.bdat:
+                commands.append((b"DATA", Awaiting.DATA, 0))
+            for command in commands:
+                self._txn_command(*command)
         else:
             txn.pending.extend(commands)
             self._send_pending()
@@ -411,7 +291,7 @@ class ClientConnection:
         self._state = ClientState.FINAL
         if txn.encoder is not None:
             self._out += txn.encoder.finish()
-            self._expect.append((_X.FINAL, 0))
+            self._expect.append((Awaiting.FINAL, 0))
             txn.outstanding += 1
         else:
             assert txn.lines is not None
@@ -420,64 +300,7 @@ class ClientConnection:
 
     # -- transactions ----------------------------------------------------------------------
 
-    def _local_verdict(self, envelope: Envelope, traits: ContentTraits) -> SessionFailure | None:
-        """Refusals we can give before sending anything; also fails bad recipient addresses."""
-        if not _valid_path(envelope.mail_from, sender=True):
-            return self._local(553, "5.1.7", f"bad sender address {envelope.mail_from!r}")
-        txn = self._txn
-        assert txn is not None
-        for i, rcpt in enumerate(envelope.recipients):
-            if not _valid_path(rcpt.address, sender=False):
-                reply = Reply(553, "5.1.3", f"bad recipient address {rcpt.address!r}")
-                txn.outcomes[i] = RecipientOutcome(
-                    rcpt.address, "failed", reply, reply.text, "local", remote=False
-                )
-        if all(o is not None for o in txn.outcomes):
-            return self._local(553, "5.1.3", "no valid recipient address")
-        if self._needs_smtputf8(envelope, traits) and not self._ext.smtputf8:
-            return self._local(
-                554, "5.6.7", "peer lacks SMTPUTF8, which the message needs (RFC 6531)"
-            )
-        limit = self._ext.size
-        if limit and traits.size is not None and traits.size > limit:
-            return self._local(
-                552, "5.3.4", f"message size {traits.size} exceeds the peer's limit {limit}"
-            )
-        return None
-
-    @staticmethod
-    def _needs_smtputf8(envelope: Envelope, traits: ContentTraits) -> bool:
-        addresses = [envelope.mail_from, *(r.address for r in envelope.recipients)]
-        return traits.utf8_headers or not all(a.isascii() for a in addresses)
-
-    def _mail_command(self, envelope: Envelope, traits: ContentTraits) -> str:
-        ext = self._ext
-        params = []
-        if ext.esmtp:
-            if ext.size is not None and traits.size is not None:
-                params.append(f"SIZE={traits.size}")
-            if traits.eight_bit and ext.eightbitmime:
-                params.append("BODY=8BITMIME")
-            if self._needs_smtputf8(envelope, traits):
-                params.append("SMTPUTF8")
-            if ext.dsn and envelope.ret and envelope.ret.upper() in ("FULL", "HDRS"):
-                params.append(f"RET={envelope.ret.upper()}")
-            if ext.dsn and envelope.envid:
-                params.append(f"ENVID={grammar.xtext_encode(envelope.envid)}")
-        return " ".join([f"MAIL FROM:<{envelope.mail_from}>", *params])
-
-    def _rcpt_command(self, rcpt: Recipient) -> str:
-        params = []
-        if self._ext.dsn:
-            notify = [n.upper() for n in rcpt.notify]
-            if notify and all(n in _NOTIFY for n in notify):
-                params.append("NOTIFY=" + ",".join(notify))
-            orcpt = _orcpt(rcpt.orcpt)
-            if orcpt:
-                params.append(f"ORCPT={orcpt}")
-        return " ".join([f"RCPT TO:<{rcpt.address}>", *params])
-
-    def _txn_command(self, line: bytes, what: _X, index: int) -> None:
+    def _txn_command(self, line: bytes, what: Awaiting, index: int) -> None:
         assert self._txn is not None
         self._out += line + b"\r\n"
         self._expect.append((what, index))
@@ -486,18 +309,18 @@ class ClientConnection:
     def _send_pending(self) -> None:
         txn = self._txn
         assert txn is not None
-        if txn.mail is not None and not txn.mail.positive:
+        if txn.mail_refused:
             txn.pending.clear()
         if txn.pending:
             self._txn_command(*txn.pending.popleft())
 
-    def _send_bdat(self, txn: _Txn, chunk: bytes, *, last: bool) -> None:
+    def _send_bdat(self, txn: Transaction, chunk: bytes, *, last: bool) -> None:
         head = f"BDAT {len(chunk)} LAST\r\n" if last else f"BDAT {len(chunk)}\r\n"
         self._out += head.encode() + chunk
-        self._expect.append((_X.FINAL if last else _X.BDAT, 0))
+        self._expect.append((Awaiting.FINAL if last else Awaiting.BDAT, 0))
         txn.outstanding += 1
 
-    def _content_txn(self) -> _Txn | None:
+    def _content_txn(self) -> Transaction | None:
         """The transaction content may go to; None when it was refused meanwhile."""
         txn = self._txn
         if self._state is not ClientState.CONTENT or txn is None or txn.ended:
@@ -513,34 +336,19 @@ class ClientConnection:
         window = self.config.bdat_window if self.config.pipelining and self._ext.pipelining else 1
         return txn.outstanding < window
 
-    def _on_txn_reply(self, what: _X, index: int, reply: Reply) -> None:
+    def _on_txn_reply(self, what: Awaiting, index: int, reply: Reply) -> None:
         txn = self._txn
         assert txn is not None
         txn.outstanding -= 1
-        if what is _X.RSET:
+        if what is Awaiting.RSET:
             if not reply.positive:
-                self._fail(_remote_failure(reply, "rset"), quit=True)
+                self._fail(remote_failure(reply, "rset"), quit=True)
                 return
             self._needs_rset = False
-        elif what is _X.MAIL:
-            txn.mail = reply
-        elif what is _X.RCPT:
-            if txn.mail is not None and txn.mail.positive:
-                if reply.positive:
-                    txn.accepted.append(index)
-                else:
-                    address = txn.envelope.recipients[index].address
-                    txn.outcomes[index] = RecipientOutcome(
-                        address, kind_of(reply), reply, describe("rcpt", reply), "rcpt"
-                    )
-        elif what is _X.DATA:
-            txn.data = reply
-            if reply.code == 354 and not (txn.accepted and txn.mail and txn.mail.positive):
-                self._txn_command(b".", _X.DISCARD, 0)  # RFC 2920 3.1: an empty message
-        elif what in (_X.BDAT, _X.FINAL) and txn.decided is None:
-            if what is _X.FINAL or not reply.positive:
-                txn.decided = reply
-                txn.decided_stage = "final" if what is _X.FINAL else "content"
+        txn.record(what, index, reply)
+        if what is Awaiting.DATA and reply.code == 354:
+            if not txn.accepted or txn.mail_refused:
+                self._txn_command(b".", Awaiting.DISCARD, 0)  # RFC 2920 3.1: an empty message
         self._advance()
 
     def _advance(self) -> None:
@@ -554,8 +362,7 @@ class ClientConnection:
             return
         state = self._state
         if state is ClientState.ENVELOPE:
-            mail = txn.mail
-            if mail is None or not mail.positive:
+            if txn.mail is None or txn.mail_refused:
                 self._finish(None)
             elif not txn.accepted:
                 self._needs_rset = True
@@ -564,7 +371,7 @@ class ClientConnection:
                 txn.lines = LineEnds()
                 self._state = ClientState.CONTENT
             elif txn.data is None:
-                self._txn_command(b"DATA", _X.DATA, 0)
+                self._txn_command(b"DATA", Awaiting.DATA, 0)
             elif txn.data.code == 354:
                 txn.encoder = DotEncoder()
                 self._state = ClientState.CONTENT
@@ -578,45 +385,14 @@ class ClientConnection:
             self._finish(None)
 
     def _finish(
-        self,
-        failure: SessionFailure | None,
-        *,
-        stage: Stage = "mail",
-        remote: bool = True,
+        self, failure: SessionFailure | None, *, stage: Stage = "mail", remote: bool = True,
         reason: str = "",
     ) -> None:
         txn = self._txn
         assert txn is not None
         self._txn = None
-        mail = txn.mail
-        outcomes = []
-        for i, rcpt in enumerate(txn.envelope.recipients):
-            outcome = txn.outcomes[i]
-            if outcome is None:
-                if mail is not None and not mail.positive:
-                    why = reason or describe("mail", mail)
-                    outcome = RecipientOutcome(
-                        rcpt.address, kind_of(mail), mail, why, stage, remote
-                    )
-                elif txn.decided is not None and i in txn.accepted:
-                    d = txn.decided
-                    st = txn.decided_stage
-                    outcome = RecipientOutcome(rcpt.address, kind_of(d), d, describe(st, d), st)
-                elif failure is not None:
-                    outcome = failure.outcome(rcpt.address)
-                else:  # cannot happen: every path above decides everyone
-                    f = self._local(451, "4.5.0", "transaction ended without a verdict")
-                    outcome = f.outcome(rcpt.address)
-            outcomes.append(outcome)
-        if txn.decided is not None:
-            final = txn.decided
-        elif mail is not None and not mail.positive:
-            final = mail
-        elif failure is not None:
-            final = failure.reply
-        else:
-            final = next(o.reply for o in outcomes if not o.reply.positive)
-        self._events.append(TransactionDone(TransactionResult(tuple(outcomes), final)))
+        result = txn.result(failure, stage=stage, remote=remote, reason=reason)
+        self._events.append(TransactionDone(result))
         if self._state in (ClientState.ENVELOPE, ClientState.CONTENT, ClientState.FINAL):
             self._state = ClientState.READY
 
@@ -624,37 +400,36 @@ class ClientConnection:
 
     def _on_reply(self, reply: Reply) -> None:
         what, index = self._expect.popleft()
-        if what is _X.QUIT:
+        if what is Awaiting.QUIT:
             self._close(self._closing)
             return
-        stage = _STAGE_OF_X.get(what) or self.stage
+        stage = _STAGE_OF_REPLY.get(what) or self.stage
         if reply.code == 421:  # the peer is closing the channel (RFC 5321 3.8)
-            self._fail(_remote_failure(reply, stage), quit=False)
-            return
-        if what in _TXN:
+            self._fail(remote_failure(reply, stage), quit=False)
+        elif what in TRANSACTION_REPLIES:
             self._on_txn_reply(what, index, reply)
-        elif what is _X.GREETING:
+        elif what is Awaiting.GREETING:
             if reply.code == 220:
-                self._command(f"EHLO {self.config.helo_name}", _X.EHLO)
+                self._command(f"EHLO {self.config.helo_name}", Awaiting.EHLO)
                 self._state = ClientState.EHLO
             else:
-                self._fail(_remote_failure(reply, "greeting"), quit=True)
-        elif what is _X.EHLO:
+                self._fail(remote_failure(reply, "greeting"), quit=True)
+        elif what is Awaiting.EHLO:
             if reply.code == 250:
                 self._ext = Extensions.parse(reply)
                 self._after_hello()
             elif reply.code in (500, 502):
-                self._command(f"HELO {self.config.helo_name}", _X.HELO)
+                self._command(f"HELO {self.config.helo_name}", Awaiting.HELO)
                 self._state = ClientState.HELO
             else:
-                self._fail(_remote_failure(reply, "ehlo"), quit=True)
-        elif what is _X.HELO:
+                self._fail(remote_failure(reply, "ehlo"), quit=True)
+        elif what is Awaiting.HELO:
             if reply.code == 250:
                 self._ext = Extensions.helo(reply)
                 self._after_hello()
             else:
-                self._fail(_remote_failure(reply, "ehlo"), quit=True)
-        elif what is _X.STARTTLS:
+                self._fail(remote_failure(reply, "ehlo"), quit=True)
+        elif what is Awaiting.STARTTLS:
             if reply.code == 220:
                 self._buf.clear()  # never act on bytes that preceded the handshake
                 self._state = ClientState.TLS
@@ -663,16 +438,15 @@ class ClientConnection:
                 self._tls_declined = True
                 self._after_hello()
             else:
-                failure = _remote_failure(reply, "starttls")
-                self._fail(SessionFailure(reply, failure.reason, "starttls", "deferred"), True)
-        elif what is _X.AUTH:
+                self._fail(remote_failure(reply, "starttls", soft=True), quit=True)
+        elif what is Awaiting.AUTH:
             self._on_auth(reply)
 
     def _after_hello(self) -> None:
         mode = self.config.tls
         if not self._secure and mode != "none" and not self._tls_declined:
             if self._ext.starttls:
-                self._command("STARTTLS", _X.STARTTLS)
+                self._command("STARTTLS", Awaiting.STARTTLS)
                 self._state = ClientState.STARTTLS
                 return
             if mode != "opportunistic":
@@ -699,9 +473,9 @@ class ClientConnection:
         self._auth_mechanism, self._auth_step = usable[0], 0
         self._state = ClientState.AUTH
         if usable[0] == "PLAIN":
-            self._command(f"AUTH PLAIN {self._plain()}", _X.AUTH)
+            self._command(f"AUTH PLAIN {self._plain()}", Awaiting.AUTH)
         else:
-            self._command("AUTH LOGIN", _X.AUTH)
+            self._command("AUTH LOGIN", Awaiting.AUTH)
 
     def _plain(self) -> str:
         assert self.config.auth is not None
@@ -717,8 +491,7 @@ class ClientConnection:
         if reply.code != 334:
             # Like Postfix's smtp_sasl_auth_soft_bounce: bad credentials are our configuration
             # problem, so the mail waits instead of bouncing.
-            failure = _remote_failure(reply, "auth")
-            self._fail(SessionFailure(reply, failure.reason, "auth", "deferred"), quit=True)
+            self._fail(remote_failure(reply, "auth", soft=True), quit=True)
             return
         step, self._auth_step = self._auth_step, self._auth_step + 1
         user, password = self.config.auth
@@ -728,11 +501,11 @@ class ClientConnection:
             answer = base64.b64encode((user if step == 0 else password).encode()).decode()
         else:
             answer = "*"
-        self._command(answer, _X.AUTH)
+        self._command(answer, Awaiting.AUTH)
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _command(self, line: str, what: _X) -> None:
+    def _command(self, line: str, what: Awaiting) -> None:
         self._out += line.encode() + b"\r\n"
         self._expect.append((what, 0))
 
@@ -750,7 +523,7 @@ class ClientConnection:
         self._expect.clear()
         if quit and self._eof is None:
             self._closing = failure
-            self._command("QUIT", _X.QUIT)
+            self._command("QUIT", Awaiting.QUIT)
             self._state = ClientState.QUIT
         else:
             self._close(failure)
@@ -770,67 +543,12 @@ class ClientConnection:
         stage = self.stage
         try:
             reply = self._take_reply()  # e.g. a 421/554 sent during DATA content, then EOF
-        except _PeerError:
+        except PeerError:
             reply = None
         if reply is not None and not reply.positive:
-            self._fail(_remote_failure(reply, stage), quit=False)
+            self._fail(remote_failure(reply, stage), quit=False)
         else:
             self._fail(self._local(421, "4.4.2", f"{detail} (during {stage})"), quit=False)
 
     def _take_reply(self) -> Reply | None:
-        """One complete reply from the buffer, or None; _PeerError when malformed."""
-        buf = self._buf
-        limit = self.config.max_reply_line
-        pos = 0
-        lines: list[bytes] = []
-        while True:
-            end = buf.find(b"\n", pos)
-            if end < 0:
-                if len(buf) - pos > limit:
-                    raise _PeerError("reply line too long")
-                return None
-            if end - pos > limit:
-                raise _PeerError("reply line too long")
-            line = bytes(buf[pos:end]).rstrip(b"\r")
-            pos = end + 1
-            if (
-                len(line) < 3
-                or line[0] not in b"2345"
-                or not line[:3].isdigit()
-                or line[3:4] not in (b"", b" ", b"-")
-            ):
-                raise _PeerError(f"malformed reply line {line[:40]!r}")
-            if lines and line[:3] != lines[0][:3]:
-                raise _PeerError("multi-line reply with different codes")
-            lines.append(line)
-            if len(lines) > self.config.max_reply_lines:
-                raise _PeerError("reply with too many lines")
-            if line[3:4] != b"-":
-                break
-        del buf[:pos]
-        return Reply.parse(b"\r\n".join(lines))
-
-
-def _orcpt(value: str | None) -> str | None:
-    """ORCPT as stored ("rfc822;" + xtext), re-encoded when its address is not valid xtext;
-    None when unusable."""
-    addr_type, semi, address = (value or "").partition(";")
-    if not semi or not address or not addr_type.isascii() or not addr_type.isalnum():
-        return None
-    try:
-        grammar.xtext_decode(address)
-    except ValueError:
-        address = grammar.xtext_encode(address)
-    return f"{addr_type};{address}"
-
-
-def _valid_path(address: str, *, sender: bool) -> bool:
-    """The address makes a valid MAIL/RCPT path (no CR/LF, no "<" tricks: never a second
-    command smuggled into ours)."""
-    if sender and address == "":
-        return True
-    try:
-        _, rest = grammar.parse_path(f"<{address}>", postmaster_ok=not sender)
-    except ValueError:
-        return False
-    return rest == ""
+        return take_reply(self._buf, self.config.max_reply_line, self.config.max_reply_lines)
