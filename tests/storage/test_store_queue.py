@@ -131,3 +131,16 @@ def test_dsn_parameters_are_kept(store: Store, mail: Mail) -> None:
     assert item.notify == ("SUCCESS", "FAILURE") and item.orcpt == "rfc822;A@d.example"
     message = store.get_message(item.message_id)
     assert message is not None and (message.ret, message.envid) == ("HDRS", "env+2Did")
+
+
+def test_postpone_gives_items_back_without_counting_an_attempt(store: Store, mail: Mail) -> None:
+    queued(mail, "a@d.example")
+    key = QueueKey("default", "transactional", "d.example")
+    now = time.time() + 1
+    (item,) = store.claim(key, now=now, limit=10, lease=600, owner="n")
+    store.postpone([item.id], now + 120)
+    after = store.get_queue_item(item.id)
+    assert after is not None and after.attempts == 0 and after.next_attempt_at == now + 120
+    assert store.claim(key, now=now + 60, limit=10, lease=600, owner="n") == []
+    assert len(store.claim(key, now=now + 121, limit=10, lease=600, owner="n")) == 1
+    assert store.lease_owners() == ["n"]

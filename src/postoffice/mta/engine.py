@@ -70,6 +70,8 @@ class Destination:
     site: str
     tls: str
     auth: tuple[str, str] | None = None
+    throttled: bool = True
+    """Per-destination limits apply (not to a smarthost: it is our own relay)."""
 
 
 class DeliveryEngine:
@@ -189,8 +191,10 @@ class DeliveryEngine:
         self._wake.set()
 
     def _ready(self, key: fairness.QueueKey) -> float:
-        """When the scheduler may pick this queue: the throttle's answer for its site."""
-        if self.config.delivery.sandbox:
+        """When the scheduler may pick this queue: the throttle's answer for its site.
+
+        A smarthost is our own relay and sandbox mode sends nothing: neither is throttled."""
+        if self.config.delivery.sandbox or self.config.delivery.smarthost:
             return 0.0
         site = self._sites.get(key.destination, key.destination)
         verdict = self.throttle.check_connect(
@@ -237,7 +241,7 @@ class DeliveryEngine:
             host, port = parse_hostport(d.smarthost, "delivery.smarthost")
             user, _, password = d.smarthost_auth.partition(":")
             return Destination(((host, port),), f"smarthost:{host}", d.smarthost_tls,
-                               (user, password) if d.smarthost_auth else None)
+                               (user, password) if d.smarthost_auth else None, throttled=False)
         if self._router is None:
             raise RouteError(domain, "4.4.3", "no DNS resolver configured")
         route: Route = await self._router.resolve_destination(domain)
@@ -265,9 +269,17 @@ class DeliveryEngine:
                     for batch in by_message.values() for i in batch]
         self.throttle.connection_opened(tkey)
         outcomes: list[DeliveryOutcome] = []
+        postponed: list[int] = []
+        wait_until = 0.0
+        priority = key.lane == "transactional"
         try:
-            for message_id, batch in by_message.items():
+            for sent, (message_id, batch) in enumerate(by_message.items()):
                 message = messages[message_id]
+                verdict = self.throttle.check_send(tkey, sent_on_connection=sent, priority=priority)
+                if destination.throttled and not verdict.ok:
+                    postponed += [i.id for i in batch]
+                    wait_until = max(wait_until, verdict.at)
+                    continue
                 if not client.usable:
                     failed = client.failure
                     text = failed.reason if failed else "session lost"
@@ -292,6 +304,10 @@ class DeliveryEngine:
         finally:
             self.throttle.connection_closed(tkey)
             await client.quit()
+            if postponed:
+                now = self._clock.now()
+                at = wait_until if wait_until < now + LEASE else now + 60.0
+                await self._run(_postpone, postponed, at)
         return outcomes
 
     async def _open(
@@ -440,6 +456,10 @@ def _postmaster(store: Store) -> str:
     if not domains:
         raise StorageError("sandbox mode needs a local domain for its capture mailbox")
     return f"postmaster@{domains[0].name}"
+
+
+def _postpone(store: Store, ids: list[int], at: float) -> None:
+    store.postpone(ids, at)
 
 
 def _owners(store: Store) -> list[str]:

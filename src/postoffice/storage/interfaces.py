@@ -280,6 +280,9 @@ class Store(Protocol):
     def release_leases(self, owner: str) -> int:
         """Give back every lease `owner` holds (clean shutdown)."""
         ...
+    def postpone(self, item_ids: Sequence[int], at: float) -> None:
+        """Give claimed items back, due again at `at`, without counting an attempt (throttled)."""
+        ...
     def lease_owners(self) -> list[str]:
         """Owners holding leases now (to recover those of dead processes)."""
         ...

@@ -127,6 +127,13 @@ def release_leases(db: sqlite3.Connection, owner: str) -> int:
     return cursor.rowcount
 
 
+def postpone(db: sqlite3.Connection, ids: Sequence[int], at: float) -> None:
+    db.executemany(
+        "UPDATE queue SET next_attempt_at = ?, leased_until = NULL, leased_by = NULL WHERE id = ?",
+        [(at, i) for i in ids],
+    )
+
+
 def lease_owners(db: sqlite3.Connection) -> list[str]:
     rows = db.execute("SELECT DISTINCT leased_by FROM queue WHERE leased_by IS NOT NULL")
     return [row[0] for row in rows]

@@ -356,6 +356,10 @@ class SqliteStore:
         with self._transaction():
             return queue.release_leases(self._db, owner)
 
+    def postpone(self, item_ids: Sequence[int], at: float) -> None:
+        with self._transaction():
+            queue.postpone(self._db, item_ids, at)
+
     def lease_owners(self) -> list[str]:
         with _errors():
             return queue.lease_owners(self._db)
