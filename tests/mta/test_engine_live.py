@@ -191,3 +191,31 @@ def test_kill_9_during_delivery_delivers_at_least_once_at_most_twice(tmp_path: P
     for n in range(5):
         assert 1 <= subjects.count(f"m{n}".encode()) <= 2, subjects
     assert "recovered" in server.log_text()
+
+
+def test_delay_notice_when_notify_asks_for_it(tmp_path: Path, peer: ScriptedSmtp) -> None:
+    host, port = peer.address
+    with ServerProcess(tmp_path / "data", config={
+        "delivery": {"smarthost": f"{host}:{port}", "delay_notice_after": 0.5},
+    }) as server:
+        server.add_user("bob@example.test", PASSWORD)
+        server.start()
+        with server.submission("bob@example.test", PASSWORD) as client:
+            client.sendmail("bob@example.test", ["later@remote.example", "x@remote.example"],
+                            MESSAGE % b"slow one", rcpt_options=["NOTIFY=DELAY,FAILURE"])
+
+        def notices() -> list[dict[str, object]]:
+            inbox = json.loads(postoffice("mailbox", "ls", "bob@example.test", "--json", data=server.data).stdout)
+            return [e for e in inbox if "Delayed" in str(e["subject"])]
+
+        assert wait_for(lambda: len(notices()) == 1)
+        time.sleep(1.0)  # the engine polls again: still exactly one notice per item
+        assert len(notices()) == 1
+        import subprocess
+        import sys
+        raw = subprocess.run([sys.executable, "-m", "postoffice", "mailbox", "show", "bob@example.test",
+                              str(notices()[0]["uid"]), "--data", str(server.data)],
+                             capture_output=True, check=True).stdout
+        assert b"Action: delayed" in raw and b"Status: 4.3.0" in raw and b"Will-Retry-Until:" in raw
+        assert b"Final-Recipient: rfc822; later@remote.example" in raw
+        assert b"x@remote.example" not in raw.split(b"message/delivery-status")[1].split(b"--")[0]

@@ -134,6 +134,7 @@ class DeliveryEngine:
             try:
                 wait = await self._dispatch()
                 await self._send_failure_notices()
+                await self._send_delay_notices()
             except StorageError as exc:
                 log.error("delivery paused: %s", exc)
             self._wake.clear()
@@ -387,16 +388,38 @@ class DeliveryEngine:
                 await self._notify(message, failed)
             await self._run(_clear_notice, [i.id for i in failed])
 
-    async def _notify(self, message: StoredMessage, failed: list[QueueItem]) -> None:
+    async def _send_delay_notices(self) -> None:
+        """"Still trying" DSNs where NOTIFY asked for DELAY, once per item."""
+        after = self.config.delivery.delay_notice_after
+        if after <= 0:
+            return
+        items: list[QueueItem] = await self._run(_owed_delays, self._clock.now() - after, 200)
+        if not items:
+            return
+        by_message: dict[str, list[QueueItem]] = defaultdict(list)
+        for item in items:
+            by_message[item.message_id].append(item)
+        messages = await self._run(_messages, list(by_message))
+        for message_id, delayed in by_message.items():
+            message = messages.get(message_id)
+            if message is not None and message.mail_from:
+                await self._notify(message, delayed, Action.DELAYED)
+            await self._run(_delay_notified, [i.id for i in delayed])
+
+    async def _notify(
+        self, message: StoredMessage, items: list[QueueItem], action: Action = Action.FAILED
+    ) -> None:
         original: bytes = await self._run(_read_blob, message.blob)
         now = self._clock.now()
+        lifetime = self.config.delivery.lifetime
         recipients = [
             DsnRecipient(
-                final_recipient=i.recipient, original_recipient=i.orcpt, action=Action.FAILED,
-                status=_status_of(i.last_error), diagnostic=i.last_error,
-                last_attempt=i.last_attempt_at,
+                final_recipient=i.recipient, original_recipient=i.orcpt, action=action,
+                status=_status_of(i.last_error, temporary=action is Action.DELAYED),
+                diagnostic=i.last_error, last_attempt=i.last_attempt_at,
+                will_retry_until=i.created_at + lifetime if action is Action.DELAYED else None,
             )
-            for i in failed
+            for i in items
         ]
         dsn = build_dsn(
             reporting_mta=self.config.server.hostname, sender=message.mail_from,
@@ -407,13 +430,15 @@ class DeliveryEngine:
         await self._intake.inject(dsn, mail_from="", local=local, relay=relay, source="dsn")
 
 
-def _status_of(error: str | None) -> str:
-    """The enhanced status code in a recorded error ("550 5.1.1 ..." -> "5.1.1")."""
+def _status_of(error: str | None, temporary: bool = False) -> str:
+    """The enhanced status code in a recorded error ("550 5.1.1 ..." -> "5.1.1"), in the class
+    the notice needs: 4.x.x for a delay, 5.x.x for a failure (an expired 4.x.x becomes 5.x.x)."""
+    klass = "4" if temporary else "5"
     for word in (error or "").split():
         parts = word.split(".")
-        if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in "45":
-            return "5" + word[1:] if parts[0] == "4" else word
-    return "5.0.0"
+        if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in ("4", "5"):
+            return klass + word[1:]
+    return f"{klass}.0.0"
 
 
 def _fair_key(key: QueueKey) -> fairness.QueueKey:
@@ -460,6 +485,14 @@ def _postmaster(store: Store) -> str:
 
 def _postpone(store: Store, ids: list[int], at: float) -> None:
     store.postpone(ids, at)
+
+
+def _owed_delays(store: Store, created_before: float, limit: int) -> list[QueueItem]:
+    return store.owed_delay_notices(created_before, limit)
+
+
+def _delay_notified(store: Store, ids: list[int]) -> None:
+    store.mark_delay_notified(ids)
 
 
 def _owners(store: Store) -> list[str]:

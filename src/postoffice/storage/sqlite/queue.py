@@ -146,6 +146,16 @@ def owed_failure_notices(db: sqlite3.Connection, limit: int) -> list[QueueItem]:
     return [item(row) for row in rows]
 
 
+def owed_delay_notices(db: sqlite3.Connection, created_before: float, limit: int) -> list[QueueItem]:
+    rows = db.execute(
+        f"SELECT {COLUMNS}{FROM} WHERE q.status = 'deferred' AND q.delay_notified = 0"
+        " AND q.created_at <= ? AND (',' || q.notify || ',') LIKE '%,DELAY,%'"
+        " ORDER BY q.id LIMIT ?",
+        (created_before, limit),
+    ).fetchall()
+    return [item(row) for row in rows]
+
+
 def set_flag(db: sqlite3.Connection, column: str, value: int, ids: Sequence[int]) -> None:
     assert column in ("dsn_pending", "delay_notified")
     db.executemany(f"UPDATE queue SET {column} = ? WHERE id = ?", [(value, i) for i in ids])

@@ -368,6 +368,10 @@ class SqliteStore:
         with _errors():
             return queue.owed_failure_notices(self._db, limit)
 
+    def owed_delay_notices(self, created_before: float, limit: int = 100) -> list[QueueItem]:
+        with _errors():
+            return queue.owed_delay_notices(self._db, created_before, limit)
+
     def clear_failure_notice(self, item_ids: Sequence[int]) -> None:
         with self._transaction():
             queue.set_flag(self._db, "dsn_pending", 0, item_ids)
