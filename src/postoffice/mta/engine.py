@@ -17,7 +17,9 @@ Mechanism only: every decision is a call into policy/ with typed answers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import math
 import os
 import random
 import secrets
@@ -50,10 +52,14 @@ from postoffice.storage.interfaces import (
 )
 
 log = logging.getLogger("postoffice.delivery")
+TRANSACTIONAL = "transactional"
 
 LEASE = 600.0
 """Seconds a claimed batch stays ours; a node that dies gives its items back after this."""
 IDLE_POLL = 0.5
+BULK_SHARE = 0.9
+"""Bulk lanes may hold at most this share of the outbound connections: the rest is kept for
+transactional mail, so a newsletter never makes a password reset wait for a free connection."""
 """Seconds between looks at the queue when nothing wakes the engine."""
 
 StoreCall = Callable[..., Awaitable[Any]]
@@ -102,7 +108,9 @@ class DeliveryEngine:
         self.throttle = Throttle(clock=clock)
         self._sites: dict[str, str] = {}
         self._slots = config.delivery.max_connections
+        self._bulk_slots = max(1, int(self._slots * BULK_SHARE)) if self._slots > 1 else 1
         self._busy = 0
+        self._busy_bulk = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._stopping = False
@@ -179,14 +187,17 @@ class DeliveryEngine:
             if not items:
                 continue
             self._busy += 1
+            bulk = queue.lane != TRANSACTIONAL
+            self._busy_bulk += bulk
             task = asyncio.get_running_loop().create_task(self._deliver(queue, items))
             self._tasks.add(task)
-            task.add_done_callback(self._done)
+            task.add_done_callback(functools.partial(self._done, bulk=bulk))
         return wait
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None], *, bulk: bool) -> None:
         self._tasks.discard(task)
         self._busy -= 1
+        self._busy_bulk -= bulk
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
         self._wake.set()
@@ -194,12 +205,15 @@ class DeliveryEngine:
     def _ready(self, key: fairness.QueueKey) -> float:
         """When the scheduler may pick this queue: the throttle's answer for its site.
 
-        A smarthost is our own relay and sandbox mode sends nothing: neither is throttled."""
+        A smarthost is our own relay and sandbox mode sends nothing: neither is throttled. Bulk
+        waits while it holds its share of the connections."""
+        if key.lane != TRANSACTIONAL and self._busy_bulk >= self._bulk_slots:
+            return math.inf
         if self.config.delivery.sandbox or self.config.delivery.smarthost:
             return 0.0
         site = self._sites.get(key.destination, key.destination)
         verdict = self.throttle.check_connect(
-            ThrottleKey("", "", site), priority=key.lane == "transactional"
+            ThrottleKey("", "", site), priority=key.lane == TRANSACTIONAL
         )
         return 0.0 if verdict.ok else verdict.at
 
@@ -272,7 +286,7 @@ class DeliveryEngine:
         outcomes: list[DeliveryOutcome] = []
         postponed: list[int] = []
         wait_until = 0.0
-        priority = key.lane == "transactional"
+        priority = key.lane == TRANSACTIONAL
         try:
             for sent, (message_id, batch) in enumerate(by_message.items()):
                 message = messages[message_id]
