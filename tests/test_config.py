@@ -105,3 +105,11 @@ def test_rendered_file_with_new_sections_loads(tmp_path: Path) -> None:
     write(tmp_path, cfg.render("mx.example.test", cfg.DEV_LISTENERS))
     config = cfg.load(tmp_path, environ={})
     assert config.delivery == cfg.DeliverySettings() and config.pools == {}
+
+
+def test_tls_policy_table(tmp_path: Path) -> None:
+    write(tmp_path, '[tls_policy]\n"Bank.Example" = "verify"\n"old.example" = "none"\n')
+    assert cfg.load(tmp_path, environ={}).tls_policy == {"bank.example": "verify", "old.example": "none"}
+    write(tmp_path, '[tls_policy]\n"x.example" = "always"\n')
+    with pytest.raises(ConfigError, match=r"\[tls_policy\] x.example"):
+        cfg.load(tmp_path, environ={})

@@ -178,6 +178,8 @@ class Config:
     relay: RelaySettings = field(default_factory=RelaySettings)
     pools: dict[str, PoolSettings] = field(default_factory=dict)
     """`[pools.NAME]` tables; without any, mail leaves from the system's default address."""
+    tls_policy: dict[str, str] = field(default_factory=dict)
+    """`[tls_policy]`: destination domain -> none/opportunistic/required/verify."""
 
     def path(self, relative: str) -> Path:
         """A path from the config, resolved against the data directory."""
@@ -197,7 +199,7 @@ class Config:
 SECTIONS: dict[str, type] = {
     f.name: f.type if isinstance(f.type, type) else get_type_hints(Config)[f.name]
     for f in dataclasses.fields(Config)
-    if f.name not in ("data_dir", "pools")
+    if f.name not in ("data_dir", "pools", "tls_policy")
 }
 TLS_POLICIES = ("none", "opportunistic", "required", "verify")
 
@@ -229,6 +231,9 @@ def load(data_dir: Path, environ: Mapping[str, str] | None = None) -> Config:
     for name, value in raw.items():
         if name == "pools":
             sections["pools"] = _build_pools(value)
+            continue
+        if name == "tls_policy":
+            sections["tls_policy"] = _build_tls_policy(value)
             continue
         if name not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{name}]")
@@ -295,6 +300,17 @@ def _typed(kind: Any, value: Any, where: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
     return value
+
+
+def _build_tls_policy(raw: Any) -> dict[str, str]:
+    if not isinstance(raw, dict):
+        raise ConfigError("[tls_policy] must be a table of domain = policy")
+    policies = {}
+    for domain, policy in raw.items():
+        if policy not in TLS_POLICIES:
+            raise ConfigError(f"[tls_policy] {domain}: expected one of {', '.join(TLS_POLICIES)}")
+        policies[domain.lower().rstrip(".")] = policy
+    return policies
 
 
 def _build_pools(raw: Any) -> dict[str, PoolSettings]:
@@ -370,6 +386,10 @@ def render(hostname: str, listeners: Mapping[str, str]) -> str:
         '# addresses = ["192.0.2.10", { address = "192.0.2.11", ehlo = "out2.example.com", weight = 2 }]',
         '# domains = ["example.com"]   # sending domains using this pool',
         '# tenants = ["acme"]          # tenants using this pool',
+        "",
+        "# TLS towards particular destination domains (none, opportunistic, required, verify).",
+        "# [tls_policy]",
+        '# "bank.example" = "verify"',
         "",
     ]
     return "\n".join(lines)

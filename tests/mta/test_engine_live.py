@@ -219,3 +219,25 @@ def test_delay_notice_when_notify_asks_for_it(tmp_path: Path, peer: ScriptedSmtp
         assert b"Action: delayed" in raw and b"Status: 4.3.0" in raw and b"Will-Retry-Until:" in raw
         assert b"Final-Recipient: rfc822; later@remote.example" in raw
         assert b"x@remote.example" not in raw.split(b"message/delivery-status")[1].split(b"--")[0]
+
+
+def test_per_domain_tls_policy_required_defers_without_starttls(tmp_path: Path) -> None:
+    from postoffice.testing import peers
+    from postoffice.testing.dns import KNOTD, AuthoritativeDns
+
+    peers.require_peer("knotd", KNOTD, package="knot")
+    zone = {"@": [{"MX": [10, "mx.strict.example"]}], "mx": [{"A": "127.0.0.23"}]}
+    with ScriptedSmtp(Script(starttls=False), host="127.0.0.23") as mx, \
+            AuthoritativeDns({"strict.example": zone}) as dns:
+        with ServerProcess(tmp_path / "data", config={
+            "dns": {"nameservers": [dns.nameserver]},
+            "delivery": {"mx_port": mx.port},
+            "tls_policy": {"strict.example": "required"},
+        }) as server:
+            server.add_user("bob@example.test", PASSWORD)
+            server.start()
+            with server.submission("bob@example.test", PASSWORD) as client:
+                client.sendmail("bob@example.test", ["x@strict.example"], MESSAGE % b"secret")
+            assert wait_for(lambda: [q["status"] for q in queue(server)] == ["deferred"]), queue(server)
+            assert "4.7." in str(queue(server)[0]["last_error"])
+    assert not [m for s in mx.sessions for m in s.messages]  # nothing sent in the clear

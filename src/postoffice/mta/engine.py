@@ -78,6 +78,8 @@ class Destination:
     auth: tuple[str, str] | None = None
     throttled: bool = True
     """Per-destination limits apply (not to a smarthost: it is our own relay)."""
+    server_names: tuple[str, ...] = ()
+    """The MX host name of each entry of `hosts`: what a certificate must match ("verify")."""
 
 
 class DeliveryEngine:
@@ -261,8 +263,9 @@ class DeliveryEngine:
             raise RouteError(domain, "4.4.3", "no DNS resolver configured")
         route: Route = await self._router.resolve_destination(domain)
         self._sites[domain] = route.site
-        return Destination(tuple((str(h.address), d.mx_port) for h in route.hops), route.site,
-                           d.tls_policy)
+        tls = self.config.tls_policy.get(domain, d.tls_policy)
+        return Destination(tuple((str(h.address), d.mx_port) for h in route.hops), route.site, tls,
+                           server_names=tuple(h.mx for h in route.hops))
 
     async def _session(
         self,
@@ -330,10 +333,12 @@ class DeliveryEngine:
     ) -> tuple[SmtpClient | None, str | None]:
         """The first host that takes a session, or the reason none did."""
         reason = None
-        for host, port in destination.hosts:
+        names = destination.server_names or tuple(h for h, _ in destination.hosts)
+        for (host, port), name in zip(destination.hosts, names, strict=True):
             client = await self._connect(
                 host, port, helo_name=source.ehlo, source_address=source.address,
-                tls=destination.tls, auth=destination.auth, timeouts=self._timeouts,
+                tls=destination.tls, tls_server_name=name, auth=destination.auth,
+                timeouts=self._timeouts,
             )
             if client.usable:
                 return client, None

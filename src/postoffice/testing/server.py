@@ -150,16 +150,20 @@ def _toml(document: dict[str, Any], prefix: str = "") -> str:
         if isinstance(value, dict):
             tables.append((key, value))
         else:
-            lines.append(f"{key} = {_toml_value(value)}")
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
     out = ([f"[{prefix}]"] if prefix and lines else []) + lines + ([""] if lines else [])
     for key, value in tables:
-        out.append(_toml(value, f"{prefix}.{key}" if prefix else key))
+        out.append(_toml(value, f"{prefix}.{_toml_key(key)}" if prefix else _toml_key(key)))
     return "\n".join(out)
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else json.dumps(key)
 
 
 def _toml_value(value: Any) -> str:
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return json.dumps(value)  # strings, numbers, booleans: the same in TOML
