@@ -117,6 +117,9 @@ class DeliverySettings:
     """Default TLS towards MX hosts: none, opportunistic, required or verify."""
     sandbox: bool = False
     """Capture every outbound message in a local mailbox instead of delivering it."""
+    sandbox_unroutable: bool = False
+    """Capture mail for destinations whose DNS gives no route, instead of retrying or bouncing
+    it (a development machine without working DNS); `postoffice init --ports dev` turns it on."""
     sandbox_mailbox: str = ""
     """The capture mailbox (a local user); empty means postmaster@<first local domain>."""
     mx_port: int = 25
@@ -362,7 +365,7 @@ def _validate(settings: Any, section: str) -> None:
                 parse_hostport(value, f"listeners.{f.name}")
 
 
-def render(hostname: str, listeners: Mapping[str, str]) -> str:
+def render(hostname: str, listeners: Mapping[str, str], development: bool = False) -> str:
     """The postoffice.toml that `postoffice init` writes: every setting, with its default."""
     lines = [
         "# postoffice configuration. Paths are relative to this directory.",
@@ -372,6 +375,8 @@ def render(hostname: str, listeners: Mapping[str, str]) -> str:
     defaults: dict[str, Any] = {name: cls() for name, cls in SECTIONS.items()}
     defaults["server"] = dataclasses.replace(defaults["server"], hostname=hostname)
     defaults["listeners"] = ListenerSettings(**dict(listeners))
+    if development:
+        defaults["delivery"] = dataclasses.replace(defaults["delivery"], sandbox_unroutable=True)
     for name, settings in defaults.items():
         lines.append(f"[{name}]")
         docs = _field_docs(type(settings))

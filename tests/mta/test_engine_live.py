@@ -241,3 +241,33 @@ def test_per_domain_tls_policy_required_defers_without_starttls(tmp_path: Path) 
             assert wait_for(lambda: [q["status"] for q in queue(server)] == ["deferred"]), queue(server)
             assert "4.7." in str(queue(server)[0]["last_error"])
     assert not [m for s in mx.sessions for m in s.messages]  # nothing sent in the clear
+
+
+def test_dev_install_captures_mail_for_domains_without_dns(tmp_path: Path) -> None:
+    from postoffice.testing import peers
+    from postoffice.testing.dns import KNOTD, AuthoritativeDns
+
+    peers.require_peer("knotd", KNOTD, package="knot")
+    # A resolver that knows nothing: every remote domain is NXDOMAIN or SERVFAIL.
+    with AuthoritativeDns({"unrelated.example": {"@": [{"A": "127.0.0.9"}]}}) as dns:
+        data = tmp_path / "data"
+        postoffice("init", "--ports", "dev", data=data)  # the preset `make run` uses
+        text = (data / "postoffice.toml").read_text()
+        assert "sandbox_unroutable = true" in text
+        (data / "postoffice.toml").write_text(
+            text.replace('"127.0.0.1:2525"', '"127.0.0.1:0"').replace('"127.0.0.1:2587"', '"127.0.0.1:0"')
+            .replace('"127.0.0.1:2465"', '"127.0.0.1:0"').replace('"127.0.0.1:8025"', '"127.0.0.1:0"')
+            .replace("nameservers = []", f'nameservers = ["{dns.nameserver}"]'))
+        server = ServerProcess(data)
+        server.add_user("bob@example.test", PASSWORD)
+        server.start()
+        try:
+            with server.submission("bob@example.test", PASSWORD) as client:
+                client.sendmail("bob@example.test", ["x@nowhere.example"], MESSAGE % b"dev capture")
+            assert wait_for(lambda: [q["status"] for q in queue(server)] == ["delivered"]), queue(server)
+            captured = json.loads(postoffice("mailbox", "ls", "postmaster@example.test", "--json",
+                                             data=data).stdout)
+            assert [e["subject"] for e in captured] == ["dev capture"]
+            assert "without working DNS is captured" in server.log_text()
+        finally:
+            server.stop()

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{directory}: exists and is not empty; refusing to overwrite it")
     directory.mkdir(parents=True, exist_ok=True)
     (directory / cfg.CONFIG_FILE).write_text(
-        cfg.render(hostname, cfg.LISTENER_PRESETS[args.ports]), encoding="utf-8"
+        cfg.render(hostname, cfg.LISTENER_PRESETS[args.ports], development=args.ports == "dev"),
+        encoding="utf-8",
     )
     config = cfg.load(directory)
     generate_self_signed(hostname, config.path(config.tls.cert), config.path(config.tls.key))

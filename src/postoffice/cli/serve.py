@@ -41,6 +41,15 @@ def run(args: argparse.Namespace) -> int:
         ]
         print_table(f"postoffice {config.server.hostname} is listening", ("listener", "address", "tls", "how to use"), rows)
         users = _some_users(config.data_dir)
+        d = config.delivery
+        capture = d.sandbox_mailbox or "postmaster@<first local domain>"
+        if d.paused:
+            print("Outbound delivery is paused ([delivery] paused = true): mail stays queued.")
+        elif d.sandbox:
+            print(f"Sandbox mode: outbound mail is captured in {capture}, nothing is sent.")
+        elif d.sandbox_unroutable:
+            print(f"Mail to domains without working DNS is captured in {capture} "
+                  "([delivery] sandbox_unroutable).")
         print(
             f"Log in as a mailbox address ({users}) with the password `postoffice init` or\n"
             "`postoffice user add` printed; `postoffice user passwd ADDRESS` sets a new one.\n"

@@ -235,6 +235,11 @@ class DeliveryEngine:
             try:
                 destination = await self._destination(key.domain)
             except RouteError as exc:
+                if self.config.delivery.sandbox_unroutable:
+                    log.info("captured: no route to %s (%s)", key.domain, exc)
+                    for message_id, recipients in by_message.items():
+                        outcomes += await self._capture(messages[message_id], recipients)
+                    return
                 outcomes += [self._failure(i, exc.status, f"{exc.status} {exc.text}",
                                            permanent=exc.permanent, outcome="dns") for i in items]
                 return
