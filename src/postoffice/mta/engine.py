@@ -400,17 +400,7 @@ class DeliveryEngine:
     async def _send_failure_notices(self) -> None:
         """DSNs for failed items that owe one, one notice per message."""
         items: list[QueueItem] = await self._run(_owed, 200)
-        if not items:
-            return
-        by_message: dict[str, list[QueueItem]] = defaultdict(list)
-        for item in items:
-            by_message[item.message_id].append(item)
-        messages = await self._run(_messages, list(by_message))
-        for message_id, failed in by_message.items():
-            message = messages.get(message_id)
-            if message is not None and message.mail_from:
-                await self._notify(message, failed)
-            await self._run(_clear_notice, [i.id for i in failed])
+        await self._notify_grouped(items, Action.FAILED, _clear_notice)
 
     async def _send_delay_notices(self) -> None:
         """"Still trying" DSNs where NOTIFY asked for DELAY, once per item."""
@@ -418,17 +408,23 @@ class DeliveryEngine:
         if after <= 0:
             return
         items: list[QueueItem] = await self._run(_owed_delays, self._clock.now() - after, 200)
+        await self._notify_grouped(items, Action.DELAYED, _delay_notified)
+
+    async def _notify_grouped(
+        self, items: list[QueueItem], action: Action, done: Callable[[Store, list[int]], None]
+    ) -> None:
+        """One notice per message for `items`, then `done` marks them told."""
         if not items:
             return
         by_message: dict[str, list[QueueItem]] = defaultdict(list)
         for item in items:
             by_message[item.message_id].append(item)
         messages = await self._run(_messages, list(by_message))
-        for message_id, delayed in by_message.items():
+        for message_id, told in by_message.items():
             message = messages.get(message_id)
             if message is not None and message.mail_from:
-                await self._notify(message, delayed, Action.DELAYED)
-            await self._run(_delay_notified, [i.id for i in delayed])
+                await self._notify(message, told, action)
+            await self._run(done, [i.id for i in told])
 
     async def _notify(
         self, message: StoredMessage, items: list[QueueItem], action: Action = Action.FAILED
