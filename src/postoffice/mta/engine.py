@@ -214,10 +214,19 @@ class DeliveryEngine:
         if self.config.delivery.sandbox or self.config.delivery.smarthost:
             return 0.0
         site = self._sites.get(key.destination, key.destination)
-        verdict = self.throttle.check_connect(
-            ThrottleKey("", "", site), priority=key.lane == TRANSACTIONAL
-        )
-        return 0.0 if verdict.ok else verdict.at
+        pool = pool_for(self.config.pools, key.tenant, "")
+        waits = self._waits(pool, site, key.lane == TRANSACTIONAL)
+        return min(waits.values()) if waits else 0.0
+
+    def _waits(self, pool: str, site: str, priority: bool) -> dict[str, float]:
+        """Per source address of `pool`: 0.0 if it may open a session to `site` now, else
+        when it may. Limits count per (source IP, site)."""
+        addresses = [a.address for a in self.config.pools[pool].addresses] if pool else [""]
+        waits = {}
+        for address in addresses:
+            verdict = self.throttle.check_connect(ThrottleKey(pool, address, site), priority=priority)
+            waits[address] = 0.0 if verdict.ok else verdict.at
+        return waits
 
     # -- delivering one batch -------------------------------------------------------------
 
@@ -281,7 +290,10 @@ class DeliveryEngine:
     ) -> list[DeliveryOutcome]:
         first = messages[next(iter(by_message))]
         pool = pool_for(self.config.pools, key.tenant, first.mail_from.rpartition("@")[2])
-        source = choose_source(self.config.pools, pool, self.config.server.hostname, self._rng)
+        waits = self._waits(pool, destination.site, key.lane == TRANSACTIONAL)
+        busy = frozenset(address for address, wait in waits.items() if wait)
+        source = choose_source(self.config.pools, pool, self.config.server.hostname, self._rng,
+                               exclude=busy if destination.throttled else frozenset())
         tkey = ThrottleKey(pool, source.address or "", destination.site)
         client, failure = await self._open(destination, source)
         if client is None:
