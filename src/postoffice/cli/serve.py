@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
         print_table(f"postoffice {config.server.hostname} is listening", ("listener", "address", "tls", "how to use"), rows)
         users = _some_users(config.data_dir)
         d = config.delivery
-        capture = d.sandbox_mailbox or "postmaster@<first local domain>"
+        capture = d.sandbox_mailbox or _capture_mailbox(config.data_dir)
         if d.paused:
             print("Outbound delivery is paused ([delivery] paused = true): mail stays queued.")
         elif d.sandbox:
@@ -71,3 +71,14 @@ def _some_users(data_dir: object) -> str:
     if not users:
         return "none yet: `postoffice user add ADDRESS`"
     return ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
+
+
+def _capture_mailbox(data_dir: object) -> str:
+    from postoffice.storage import open_store
+
+    store = open_store(data_dir)  # type: ignore[arg-type]
+    try:
+        domains = store.list_domains()
+    finally:
+        store.close()
+    return f"postmaster@{domains[0].name}" if domains else "postmaster@<first local domain>"
