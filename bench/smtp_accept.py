@@ -54,6 +54,13 @@ SENDER = "bench-sender@example.net"
 RECIPIENT = "bench@example.test"
 CLIENT_NAME = "bench-client.example.net"
 TARGETS = ("sink", "postfix", "postoffice")
+RELAY_TARGETS = ("relay-postfix", "relay-postoffice", "relay-postoffice-rsa", "relay-postoffice-nodkim")
+PARTS = ("restart", "dkim")
+GROUPS = {
+    "accept": TARGETS,
+    "relay": ("relay-postfix", "relay-postoffice", "relay-postoffice-rsa"),  # bench/smtp_relay.py
+    "all": (*TARGETS, "relay-postfix", "relay-postoffice", "relay-postoffice-rsa", *PARTS),
+}
 TMP = "/tmp"
 
 Result = dict[str, Any]
@@ -227,6 +234,28 @@ def raise_fd_limit(needed: int) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
 
 
+def busy_cores(seconds: float = 2.0) -> float:
+    """Average number of busy CPUs over ``seconds`` (/proc/stat)."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:8]]
+        return sum(fields), fields[3] + fields[4]
+
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return (os.cpu_count() or 1) * (1 - (idle1 - idle0) / max(1, total1 - total0))
+
+
+def wait_quiet(max_wait: float, threshold: float = 0.3) -> float:
+    """Wait (at most ``max_wait`` s) until the machine is nearly idle; the busy CPUs last seen."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy = busy_cores()
+        if busy < threshold or time.monotonic() > deadline:
+            return busy
+
+
 # ------------------------------------------------------------------ load run
 def smtp_source_cmd(args: argparse.Namespace, host: str, port: int) -> list[str]:
     cmd = [SMTP_SOURCE, "-s", str(args.sessions), "-m", str(args.messages), "-l", str(args.size)]
@@ -235,9 +264,10 @@ def smtp_source_cmd(args: argparse.Namespace, host: str, port: int) -> list[str]
     return [*cmd, "-M", CLIENT_NAME, "-f", SENDER, "-t", RECIPIENT, f"{host}:{port}"]
 
 
-def run_load(args: argparse.Namespace, host: str, port: int, work: Path) -> Result:
+def run_load(args: argparse.Namespace, host: str, port: int, work: Path,
+             cmd: list[str] | None = None) -> Result:
     """Run smtp-source once against host:port; wall time, exit status and error tail."""
-    cmd = smtp_source_cmd(args, host, port)
+    cmd = cmd or smtp_source_cmd(args, host, port)
     err_path = work / "smtp-source.err"
     with open(err_path, "wb") as err:
         t0 = time.monotonic()
@@ -378,27 +408,36 @@ def idle_connections(host: str, port: int, count: int, server_pid: int) -> Resul
     }
 
 
+@contextlib.contextmanager
+def serving(data: Path, log_path: Path, timeout: float = 60.0) -> Iterator[tuple[subprocess.Popen[bytes], str, int]]:
+    """``postoffice serve`` on ``data`` until the MX listener answers; (process, host, port).
+    Stopped by PID (SIGTERM, then SIGKILL) when the block ends."""
+    listeners = data / "run" / "listeners.json"
+    listeners.unlink(missing_ok=True)
+    with open(log_path, "wb") as log, started(
+        [*postoffice_cmd(), "serve", "--data", str(data)], "postoffice serve",
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    ) as proc:
+        deadline = time.monotonic() + timeout
+        while not listeners.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"postoffice serve did not start (exit {proc.returncode}): {tail}")
+            time.sleep(0.02)
+        time.sleep(0.1)  # the file may be half-written at the instant it appears
+        smtp = json.loads(listeners.read_text())["listeners"]["smtp"]
+        host, port = str(smtp["host"]), int(smtp["port"])
+        wait_banner(host, port, 30, proc)
+        yield proc, host, port
+
+
 def bench_postoffice(args: argparse.Namespace, work: Path, measure_idle: bool) -> Result:
     data = work / "data"
     po(data, "init", "--domain", "example.test", "--ports", "any")
     po(data, "user", "add", RECIPIENT, "--password-stdin", stdin="bench-password-not-secret\n")
     set_toml_key(data / "postoffice.toml", "server", "workers", str(args.workers))
-    listeners = data / "run" / "listeners.json"
     log_path = work / "serve.log"
-    with open(log_path, "wb") as log, started(
-        [*postoffice_cmd(), "serve", "--data", str(data)], "postoffice serve",
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    ) as proc:
-        deadline = time.monotonic() + 60
-        while not listeners.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"postoffice serve did not start (exit {proc.returncode}): {tail}")
-            time.sleep(0.05)
-        time.sleep(0.1)  # the file may be half-written at the instant it appears
-        smtp = json.loads(listeners.read_text())["listeners"]["smtp"]
-        host, port = str(smtp["host"]), int(smtp["port"])
-        wait_banner(host, port, 30, proc)
+    with serving(data, log_path) as (proc, host, port):
         idle = idle_connections(host, port, args.idle, proc.pid) if measure_idle and args.idle else None
         result = run_load(args, host, port, work)
         t0 = time.monotonic()
@@ -454,6 +493,14 @@ LABELS = {
 
 
 def print_report(report: Result) -> None:
+    import smtp_relay
+
+    if any(s["target"] in TARGETS for s in report["results"]):
+        print_accept_report(report)
+    smtp_relay.print_relay(report)
+
+
+def print_accept_report(report: Result) -> None:
     p = report["params"]
     print()
     print(f"smtp-source: {' '.join(report['smtp_source'])}")
@@ -462,6 +509,8 @@ def print_report(report: Result) -> None:
     print()
     print(f"{'target':34} {'stored':>13} {'seconds':>9} {'msg/s':>9}  notes")
     for s in report["results"]:
+        if s["target"] not in TARGETS:
+            continue
         for i, r in enumerate(s["rounds"]):
             stored = f"{r.get('stored', '-')}/{r.get('requested', p['messages'])}"
             name = LABELS[s["target"]] + (f" #{i + 1}" if len(s["rounds"]) > 1 else "")
@@ -493,18 +542,36 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--size", type=int, default=10_240, help="message payload bytes (default 10240)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="postoffice [server] workers (default: number of CPUs)")
-    ap.add_argument("--only", default=",".join(TARGETS),
-                    help="comma-separated subset of: postoffice, postfix, sink (default: all)")
+    ap.add_argument("--only", default="all",
+                    help="comma-separated targets and parts: sink, postfix, postoffice (accept case), "
+                         "relay-postfix, relay-postoffice, relay-postoffice-rsa, relay-postoffice-nodkim "
+                         "(end-to-end relay, bench/smtp_relay.py), restart, dkim; or the groups accept, "
+                         "relay, all (default: all = accept, relay, restart, dkim)")
     ap.add_argument("--rounds", type=int, default=1, help="runs per target, median reported (default 1)")
     ap.add_argument("--idle", type=int, default=1000, help="idle connections for the memory test (0: skip)")
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds per load run (default 600)")
     ap.add_argument("--new-connection-per-message", action="store_true",
                     help="omit smtp-source -d: one connection per message, for every target")
+    ap.add_argument("--restart-messages", type=int, default=200_000,
+                    help="queued messages for the restart measurement (default 200000)")
+    ap.add_argument("--restart-size", type=int, default=10_240,
+                    help="size of each of those messages in bytes (default 10240)")
+    ap.add_argument("--py-spy", metavar="DIR",
+                    help="record postoffice with py-spy (raw format) during each relay run, into DIR")
+    ap.add_argument("--wait-quiet", type=float, default=0.0, metavar="S",
+                    help="before each run wait up to S seconds for the machine to be idle "
+                         "(< 0.3 CPUs busy over 2 s; for shared machines; default 0: do not wait)")
     ap.add_argument("--json", metavar="OUT", help="also write the results as JSON to OUT")
     args = ap.parse_args(argv)
-    args.only = [t.strip() for t in args.only.split(",") if t.strip()]
-    if bad := [t for t in args.only if t not in TARGETS]:
-        ap.error(f"--only: unknown target(s) {', '.join(bad)}; choose from {', '.join(TARGETS)}")
+    known = (*TARGETS, *RELAY_TARGETS, *PARTS)
+    only: list[str] = []
+    for t in (t.strip() for t in args.only.split(",") if t.strip()):
+        for name in GROUPS.get(t, (t,)):
+            if name not in known:
+                ap.error(f"--only: unknown target {name}; choose from {', '.join(known)} or {', '.join(GROUPS)}")
+            if name not in only:
+                only.append(name)
+    args.only = only
     if min(args.messages, args.sessions, args.size, args.rounds) < 1 or args.workers < 0:
         ap.error("--messages, --sessions, --size and --rounds must be positive")
     return args
@@ -521,13 +588,17 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, terminate)
     ensure_postfix_tools()
     raise_fd_limit(args.idle + args.sessions + 1024)
-    if os.geteuid() != 0 and "postfix" in args.only:
-        print("not root: skipping the Postfix target (postfix start needs root)", file=sys.stderr)
-        args.only.remove("postfix")
+    for name in ("postfix", "relay-postfix"):
+        if os.geteuid() != 0 and name in args.only:
+            print(f"not root: skipping the {name} target (postfix start needs root)", file=sys.stderr)
+            args.only.remove(name)
+    sys.modules.setdefault("smtp_accept", sys.modules[__name__])  # smtp_relay imports us by name
+    import smtp_relay
 
     report: Result = {
         "machine": machine(),
-        "params": {k: getattr(args, k) for k in ("messages", "sessions", "size", "workers", "rounds", "idle")},
+        "params": {k: getattr(args, k) for k in ("messages", "sessions", "size", "workers", "rounds", "idle",
+                                                 "restart_messages", "restart_size")},
         "smtp_source": smtp_source_cmd(args, "HOST", 0)[:-1] + ["HOST:PORT"],
         "results": [],
     }
@@ -536,16 +607,19 @@ def main(argv: list[str] | None = None) -> int:
         "sink": lambda w, i: bench_sink(args, w),
         "postfix": lambda w, i: bench_postfix(args, w),
         "postoffice": lambda w, i: bench_postoffice(args, w, measure_idle=(i == 0)),
+        **{name: (lambda w, i, name=name: smtp_relay.run_relay(args, name, w)) for name in RELAY_TARGETS},
     }
     status = 0
     try:
         # Rounds are interleaved (sink, postfix, postoffice, sink, ...) so that background load
         # on a shared machine spreads over all targets instead of hitting one target's rounds.
-        names = [t for t in TARGETS if t in args.only]
+        names = [t for t in (*TARGETS, *RELAY_TARGETS) if t in args.only]
         rounds: dict[str, list[Result]] = {name: [] for name in names}
         for i in range(args.rounds):
             for name in names:
-                print(f"{name}: round {i + 1}/{args.rounds} ...", flush=True)
+                busy = wait_quiet(args.wait_quiet) if args.wait_quiet else None
+                print(f"{name}: round {i + 1}/{args.rounds} ..."
+                      + (f" (machine: {busy:.2f} CPUs busy before)" if busy is not None else ""), flush=True)
                 work = Path(tempfile.mkdtemp(prefix=f"postoffice-bench-{name}-", dir=TMP))
                 work.chmod(0o755)  # Postfix daemons (user postfix) open paths below it
                 try:
@@ -555,17 +629,40 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
                 print(f"  {json.dumps({k: v for k, v in r.items() if k not in ('log_tail', 'idle')})}", flush=True)
+                if "log_tail" in r and "error" in r:
+                    print("  log tail: " + r["log_tail"][-600:].replace("\n", "\n    "), flush=True)
+                if busy is not None:
+                    r["busy_cpus_before"] = round(busy, 2)
                 rounds[name].append(r)
         for name in names:
             summary = summarise(name, rounds[name])
             status |= 0 if summary["ok"] else 1
             report["results"].append(summary)
+        for name, run in (("restart", smtp_relay.bench_restart), ("dkim", smtp_relay.bench_dkim)):
+            if name not in args.only:
+                continue
+            print(f"{name} ...", flush=True)
+            work = Path(tempfile.mkdtemp(prefix=f"postoffice-bench-{name}-", dir=TMP))
+            try:
+                r = run(args, work) if name == "restart" else run(args)
+            except (RuntimeError, TimeoutError, OSError, subprocess.SubprocessError, ValueError) as e:
+                r = {"error": f"{type(e).__name__}: {e}"}
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            print(f"  {json.dumps({k: v for k, v in r.items() if k not in ('log_tail', 'results')})}", flush=True)
+            status |= 1 if "error" in r else 0
+            report[name] = r
     except KeyboardInterrupt:
         print("\ninterrupted; everything started was stopped", file=sys.stderr)
         return 130
     rates = {s["target"]: s["rate_median"] for s in report["results"]}
     if rates.get("postoffice") and rates.get("postfix"):
         report["ratio_postoffice_postfix"] = round(rates["postoffice"] / rates["postfix"], 2)
+    if rates.get("relay-postfix"):
+        for key, name in (("ratio_relay", "relay-postoffice"), ("ratio_relay_rsa", "relay-postoffice-rsa"),
+                          ("ratio_relay_nodkim", "relay-postoffice-nodkim")):
+            if rates.get(name):
+                report[key] = round(rates[name] / rates["relay-postfix"], 2)
     print_report(report)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
