@@ -57,6 +57,8 @@ TRANSACTIONAL = "transactional"
 LEASE = 600.0
 """Seconds a claimed batch stays ours; a node that dies gives its items back after this."""
 IDLE_POLL = 0.5
+BATCH_READ = 256 * 1024
+"""Messages up to this size are read for a whole batch at once."""
 BULK_SHARE = 0.9
 """Bulk lanes may hold at most this share of the outbound connections: the rest is kept for
 transactional mail, so a newsletter never makes a password reset wait for a free connection."""
@@ -303,6 +305,11 @@ class DeliveryEngine:
                                   outcome="connection")
                     for batch in by_message.values() for i in batch]
         self.throttle.connection_opened(tkey)
+        # Small contents of the batch in one trip to the store's thread, not one per message;
+        # large ones are read when their turn comes.
+        stored: dict[str, bytes] = await self._run(_read_blobs, [
+            messages[m].blob for m in by_message if m in messages and messages[m].size <= BATCH_READ
+        ])
         outcomes: list[DeliveryOutcome] = []
         postponed: list[int] = []
         wait_until = 0.0
@@ -322,7 +329,7 @@ class DeliveryEngine:
                                                outcome="connection") for i in batch]
                     continue
                 self.throttle.message_started(tkey)
-                content = await self._content(message)
+                content = await self._content(message, stored.get(message.blob))
                 envelope = Envelope(
                     mail_from=message.mail_from,
                     recipients=tuple(Recipient(i.recipient, i.notify, i.orcpt) for i in batch),
@@ -364,8 +371,11 @@ class DeliveryEngine:
             await client.close()
         return None, reason
 
-    async def _content(self, message: StoredMessage) -> bytes:
-        content: bytes = await self._run(_read_blob, message.blob)
+    async def _content(self, message: StoredMessage, content: bytes | None = None) -> bytes:
+        """The message as it goes out: stored content (read now unless given), signed."""
+        if content is None:
+            content = await self._run(_read_blob, message.blob)
+        assert content is not None
         if self._signer is not None:
             try:
                 content = self._signer(content, message.mail_from.rpartition("@")[2]) + content
@@ -539,6 +549,10 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _read_blobs(store: Store, digests: list[str]) -> dict[str, bytes]:
+    return {digest: store.blobs.read(digest) for digest in dict.fromkeys(digests)}
 
 
 def _owed(store: Store, limit: int) -> list[QueueItem]:
