@@ -187,9 +187,12 @@ class DeliveryEngine:
             queue = QueueKey(pick.key.tenant, pick.key.lane, pick.key.destination)
             batch = self.config.delivery.messages_per_connection
             items = await self._run(_claim, queue, now, batch, LEASE, self.owner)
-            self.scheduler.set_count(pick.key, max(0, self.scheduler.count(pick.key) - len(items) + 1))
             if not items:
+                # Another engine leased them after the backlog was counted: forget this queue
+                # until the next count, or the same empty pick would repeat forever.
+                self.scheduler.set_count(pick.key, 0)
                 continue
+            self.scheduler.set_count(pick.key, max(0, self.scheduler.count(pick.key) - len(items) + 1))
             self._busy += 1
             bulk = queue.lane != TRANSACTIONAL
             self._busy_bulk += bulk

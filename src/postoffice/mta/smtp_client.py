@@ -187,7 +187,10 @@ class _Wire(asyncio.Protocol):
             await asyncio.sleep(0)  # let the abort run its connection_lost
 
 
+@functools.lru_cache(maxsize=16)
 def _tls_context(mode: TlsMode, cafile: str | None) -> ssl.SSLContext:
+    """One context per (mode, cafile), shared by every connection: building one loads the
+    system trust store (~20 ms), far more than a whole SMTP transaction."""
     if mode == "verify":
         return ssl.create_default_context(cafile=cafile)
     ctx = ssl.create_default_context()  # opportunistic/required: encrypt, do not authenticate
