@@ -15,6 +15,7 @@ from postoffice.cli.common import (
 )
 from postoffice.errors import UsageError
 from postoffice.message import headers
+from postoffice.storage.interfaces import Store
 
 SUMMARY_BYTES = 16 * 1024
 
@@ -36,8 +37,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         add_data_option(parser)
 
 
-def _summary(store: object, digest: str) -> dict[str, str]:
-    with store.blobs.open(digest) as f:  # type: ignore[attr-defined]
+def _summary(store: Store, digest: str) -> dict[str, str]:
+    with store.blobs.open(digest) as f:
         head = f.read(SUMMARY_BYTES)
     end = headers.header_end(head)
     fields = headers.parse_fields(head[: end if end > 0 else len(head)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from postoffice.cli.common import add_data_option, existing_data_dir, print_table
 
@@ -40,9 +41,8 @@ def run(args: argparse.Namespace) -> int:
             for b in bound
         ]
         print_table(f"postoffice {config.server.hostname} is listening", ("listener", "address", "tls", "how to use"), rows)
-        users = _some_users(config.data_dir)
         d = config.delivery
-        capture = d.sandbox_mailbox or _capture_mailbox(config.data_dir)
+        users, capture = _about(config.data_dir, d.sandbox_mailbox)
         if d.paused:
             print("Outbound delivery is paused ([delivery] paused = true): mail stays queued.")
         elif d.sandbox:
@@ -60,25 +60,21 @@ def run(args: argparse.Namespace) -> int:
     return app.serve(config, on_ready=ready)
 
 
-def _some_users(data_dir: object) -> str:
-    from postoffice.storage import open_store
+def _about(data_dir: Path, configured_capture: str) -> tuple[str, str]:
+    """(some users to log in as, the sandbox capture mailbox) for the startup message."""
+    from postoffice.mta.engine import capture_mailbox
+    from postoffice.storage import StorageError, open_store
 
-    store = open_store(data_dir)  # type: ignore[arg-type]
+    store = open_store(data_dir)
     try:
         users = [u.address for u in store.list_users()]
+        try:
+            capture = capture_mailbox(store, configured_capture)
+        except StorageError as exc:
+            capture = f"nowhere ({exc})"
     finally:
         store.close()
     if not users:
-        return "none yet: `postoffice user add ADDRESS`"
-    return ", ".join(users[:3]) + (f" and {len(users) - 3} more" if len(users) > 3 else "")
-
-
-def _capture_mailbox(data_dir: object) -> str:
-    from postoffice.storage import open_store
-
-    store = open_store(data_dir)  # type: ignore[arg-type]
-    try:
-        domains = store.list_domains()
-    finally:
-        store.close()
-    return f"postmaster@{domains[0].name}" if domains else "postmaster@<first local domain>"
+        return "none yet: `postoffice user add ADDRESS`", capture
+    more = f" and {len(users) - 3} more" if len(users) > 3 else ""
+    return ", ".join(users[:3]) + more, capture

@@ -388,7 +388,7 @@ class DeliveryEngine:
 
     async def _capture(self, message: StoredMessage, items: Sequence[QueueItem]) -> list[DeliveryOutcome]:
         """Sandbox: file the message (as it would have been sent) in the capture mailbox."""
-        mailbox = self.config.delivery.sandbox_mailbox or await self._run(_postmaster)
+        mailbox = await self._run(capture_mailbox, self.config.delivery.sandbox_mailbox)
         content = await self._content(message)
         header = "".join(f"X-Postoffice-Sandbox-Recipient: {i.recipient}\r\n" for i in items)
         await self._intake.inject(header.encode() + content, mail_from=message.mail_from,
@@ -521,7 +521,11 @@ def _read_blob(store: Store, digest: str) -> bytes:
     return store.blobs.read(digest)
 
 
-def _postmaster(store: Store) -> str:
+def capture_mailbox(store: Store, configured: str) -> str:
+    """Where sandbox captures go: `[delivery] sandbox_mailbox`, else postmaster@ the first
+    local domain."""
+    if configured:
+        return configured
     domains = store.list_domains()
     if not domains:
         raise StorageError("sandbox mode needs a local domain for its capture mailbox")
