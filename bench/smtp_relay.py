@@ -304,6 +304,7 @@ def bench_relay_postoffice(args: argparse.Namespace, work: Path, variant: str) -
     acc.set_toml_key(toml, "server", "workers", str(args.workers))
     acc.set_toml_key(toml, "relay", "trusted_networks", '["127.0.0.0/8"]')
     acc.set_toml_key(toml, "delivery", "smarthost", f'"127.0.0.1:{sink_port}"')
+    acc.set_toml_key(toml, "delivery", "processes", str(args.delivery_processes))
     if variant == "rsa":
         drop_keys(data, {"ed25519-sha256"})
     elif variant == "nodkim":

@@ -89,6 +89,7 @@ domains = ["example.test"]
 @pytest.mark.parametrize("text, message", [
     ('[delivery]\ntls_policy = "maybe"\n', "tls_policy"),
     ('[delivery]\nsmarthost_auth = "nocolon"\n', "smarthost_auth"),
+    ("[delivery]\nprocesses = -1\n", "processes"),
     ('[relay]\ntrusted_networks = ["not-a-net"]\n', "trusted_networks"),
     ('[relay]\ntrusted_networks = "127.0.0.0/8"\n', "expected a list"),
     ("[pools.p]\naddresses = []\n", "at least one address"),
@@ -113,3 +114,112 @@ def test_tls_policy_table(tmp_path: Path) -> None:
     write(tmp_path, '[tls_policy]\n"x.example" = "always"\n')
     with pytest.raises(ConfigError, match=r"\[tls_policy\] x.example"):
         cfg.load(tmp_path, environ={})
+
+
+def test_throttle_lanes_and_pool_limits(tmp_path: Path) -> None:
+    write(tmp_path, """
+[throttle]
+reserve = 0.2
+providers = false
+[throttle.default]
+max_connections = 4
+per_hour = 0
+[throttle.sites."Gmail.com"]
+per_minute = 50
+[throttle.backoff]
+pause = 30
+[lanes]
+weights = { transactional = 20 }
+[pools.shared]
+addresses = ["127.0.0.2"]
+[pools.shared.limits.google]
+max_connections = 2
+[pools.shared.limits.default]
+messages_per_connection = 10
+""")
+    config = cfg.load(tmp_path, environ={"POSTOFFICE_THROTTLE__RESERVE": "0.3"})
+    t = config.throttle
+    assert (t.reserve, t.providers) == (0.3, False)
+    assert t.default == cfg.LimitSettings(max_connections=4, per_hour=0)
+    assert t.sites == {"Gmail.com": cfg.LimitSettings(per_minute=50)}
+    assert t.backoff == cfg.BackoffSettings(pause=30.0)
+    assert config.lanes.weights == {"transactional": 20}
+    assert config.pools["shared"].limits == {
+        "google": cfg.LimitSettings(max_connections=2),
+        "default": cfg.LimitSettings(messages_per_connection=10),
+    }
+
+
+def test_smarthost_tables(tmp_path: Path) -> None:
+    write(tmp_path, """
+[smarthosts.acme]
+host = "relay.acme.example:587"
+auth = "acme:secret"
+tls = "required"
+tenants = ["acme"]
+[smarthosts.brand]
+host = "[2001:db8::1]:25"
+domains = ["brand.example"]
+""")
+    hosts = cfg.load(tmp_path, environ={}).smarthosts
+    assert hosts["acme"] == cfg.SmarthostSettings("relay.acme.example:587", "acme:secret",
+                                                  "required", (), ("acme",))
+    assert hosts["brand"].tls == "opportunistic" and hosts["brand"].domains == ("brand.example",)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[throttle]\nreserve = 1.0\n", r"\[throttle\] reserve"),
+    ('[throttle]\nproviders = "yes"\n', r"\[throttle\] providers: expected bool"),
+    ("[throttle]\ndefault = 5\n", r"\[throttle\] default: expected a table"),
+    ("[throttle.default]\nmax_connections = 0\n", r"\[throttle.default\] max_connections: must be >= 1"),
+    ("[throttle.default]\nper_minute = -1\n", r"\[throttle.default\] per_minute"),
+    ("[throttle.default]\nconnections = 3\n", r"\[throttle.default\] unknown setting 'connections'"),
+    ('[throttle.sites."gmail.com"]\nper_hour = "lots"\n',
+     r'\[throttle.sites."gmail.com"\] per_hour: expected int'),
+    ("[throttle.backoff]\npause = 60\nmax_pause = 10\n", r"\[throttle.backoff\] max_pause"),
+    ('[pools.p]\naddresses = ["127.0.0.2"]\n[pools.p.limits.google]\nmessages_per_connection = 0\n',
+     r"\[pools.p.limits.google\] messages_per_connection"),
+    ("[lanes]\nweights = { urgent = 5 }\n", r"\[lanes\] weights: unknown lane 'urgent'"),
+    ("[lanes]\nweights = { bulk = 0 }\n", r"\[lanes\] weights.bulk: must be >= 1"),
+    ('[lanes]\nweights = { bulk = "1" }\n', r"\[lanes\] weights.bulk: expected int"),
+    ('[smarthosts.a]\ntenants = ["acme"]\n', r"\[smarthosts.a\] host: required"),
+    ('[smarthosts.a]\nhost = "relay.example"\ntenants = ["acme"]\n', r"\[smarthosts.a\] host: expected"),
+    ('[smarthosts.a]\nhost = "relay.example:25"\n', r"\[smarthosts.a\] domains, tenants"),
+    ('[smarthosts.a]\nhost = "r.example:25"\nauth = "x"\ntenants = ["t"]\n', r"\[smarthosts.a\] auth"),
+    ('[smarthosts.a]\nhost = "r.example:25"\ntls = "yes"\ntenants = ["t"]\n', r"\[smarthosts.a\] tls"),
+    ('[smarthosts.a]\nhost = "r.example:25"\nauth = "u:p"\ntls = "none"\ntenants = ["t"]\n',
+     r"\[smarthosts.a\] auth: needs TLS"),
+    ('[smarthosts.a]\nhost = "r.example:25"\nport = 25\ntenants = ["t"]\n', r"\[smarthosts.a\] unknown setting 'port'"),
+    ('[smarthosts]\nhost = "r.example:25"\n', r"\[smarthosts.host\] must be a table"),
+    ('[smarthosts.a]\nhost = "a.example:25"\ndomains = ["X.example"]\n'
+     '[smarthosts.b]\nhost = "b.example:25"\ndomains = ["x.example."]\n',
+     r"\[smarthosts.b\] domains: 'x.example' is already relayed by \[smarthosts.a\]"),
+    ('[smarthosts.a]\nhost = "a.example:25"\ntenants = ["acme"]\n'
+     '[smarthosts.b]\nhost = "b.example:25"\ntenants = ["acme"]\n',
+     r"\[smarthosts.b\] tenants: 'acme' is already relayed by \[smarthosts.a\]"),
+])
+def test_bad_policy_tables_name_the_key(tmp_path: Path, text: str, message: str) -> None:
+    write(tmp_path, text)
+    with pytest.raises(ConfigError, match=message):
+        cfg.load(tmp_path, environ={})
+
+
+def test_tables_cannot_come_from_the_environment(tmp_path: Path) -> None:
+    write(tmp_path, "")
+    with pytest.raises(ConfigError, match="POSTOFFICE_THROTTLE__DEFAULT: default is a list or table"):
+        cfg.load(tmp_path, environ={"POSTOFFICE_THROTTLE__DEFAULT": "5"})
+
+
+def test_rendered_examples_load_when_uncommented(tmp_path: Path) -> None:
+    text = cfg.render("mx.example.test", cfg.DEV_LISTENERS)
+    start = text.index("# Destination limits")
+    examples = "\n".join(line[2:] if line.startswith("# ") and not line.startswith("# Destination")
+                         and not line.startswith("# omitted") and not line.startswith("# Smarthosts")
+                         else line for line in text[start:].splitlines())
+    write(tmp_path, text[:start] + '[pools.shared]\naddresses = ["192.0.2.10"]\n' + examples)
+    config = cfg.load(tmp_path, environ={})
+    assert config.throttle.default == cfg.LimitSettings(5, 25, 120, 3600)
+    assert config.throttle.sites == {"google": cfg.LimitSettings(max_connections=20)}
+    assert config.pools["shared"].limits == {"google": cfg.LimitSettings(per_minute=600)}
+    assert config.smarthosts["acme"].domains == ("acme.example",)
+    assert config.lanes == cfg.LaneSettings() and config.throttle.reserve == 0.1

@@ -1,15 +1,19 @@
 """Composition root: builds the store, services and listeners, and runs their lifecycle.
 
 `serve()` binds every listening socket in the parent process (so port 0 resolves once and
-`run/listeners.json` is written before any client is accepted), then runs the servers in this
-process or, with `[server] workers = N > 1`, in N forked worker processes. Each worker owns one
-SO_REUSEPORT socket per listener, so the kernel spreads connections evenly across workers, and
-its own store connection and group committer; SQLite serialises their commits."""
+`run/listeners.json` is written before any client is accepted), then forks the processes:
+`[server] workers` listener workers and `[delivery] processes` delivery processes, each with
+its own store connection and group committer (SQLite serialises their commits). A listener
+worker owns one SO_REUSEPORT socket per listener, so the kernel spreads connections evenly
+across workers; a delivery process runs one delivery engine (leases keep engines off each
+other's items). Listener workers wake the engines through a shared pipe when they queue relay
+mail. With one worker and `[delivery] processes = 0` everything runs in this one process."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import fcntl
 import json
 import logging
@@ -27,11 +31,13 @@ from typing import Any
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
 from postoffice.errors import PostofficeError
+from postoffice.mta import verp_keys
 from postoffice.mta.dkim import Keyring
 from postoffice.mta.dns import Resolver, ResolverConfig
-from postoffice.mta.engine import DeliveryEngine
+from postoffice.mta.engine import DeliveryEngine, capture_mailbox
 from postoffice.mta.routes import Router
 from postoffice.pipeline.intake import DirectoryCache, Intake
+from postoffice.pipeline.verp import ReturnPaths
 from postoffice.proto.smtp.server import ServerConfig
 from postoffice.server.http import HttpSession
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
@@ -120,13 +126,73 @@ def core_config(config: Config, name: str, tls_available: bool) -> ServerConfig:
     )
 
 
-class Worker:
-    """Everything one process runs: servers on inherited sockets, committer, sessions."""
+@dataclass(frozen=True)
+class Role:
+    """What one process runs: listeners on its sockets (`index` into each listener's sockets),
+    a delivery engine, or both (a single-process server)."""
 
-    def __init__(self, config: Config, bound: list[BoundListener], index: int) -> None:
+    index: int
+    listen: bool = True
+    deliver: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{'worker' if self.listen else 'delivery'} {self.index}"
+
+
+def plan_roles(config: Config) -> list[Role]:
+    """The processes `serve` runs: listener workers, then delivery processes. Without delivery
+    processes (`[delivery] processes = 0`) the first worker runs the engine itself."""
+    workers = config.server.workers or os.cpu_count() or 1
+    engines = 0 if config.delivery.paused else config.delivery.processes
+    roles = [Role(i, deliver=i == 0 and engines == 0 and not config.delivery.paused)
+             for i in range(workers)]
+    return roles + [Role(i, listen=False, deliver=True) for i in range(engines)]
+
+
+class WakePipe:
+    """Listener workers tell delivery engines in other processes that mail was queued: one
+    byte per loop turn down a shared non-blocking pipe. A full pipe already holds a wake-up."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._pending = False
+
+    def notifier(self, loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        def flush() -> None:
+            self._pending = False
+            with contextlib.suppress(BlockingIOError):
+                os.write(self.write_fd, b"\x01")
+
+        def notify() -> None:
+            if not self._pending:
+                self._pending = True
+                loop.call_soon(flush)
+
+        return notify
+
+    def listen(self, loop: asyncio.AbstractEventLoop, wake: Callable[[], None]) -> None:
+        def readable() -> None:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self.read_fd, 4096):
+                    pass
+            wake()  # also when another engine took the bytes: a look costs one query
+
+        loop.add_reader(self.read_fd, readable)
+
+
+class Worker:
+    """Everything one process runs: servers on inherited sockets, committer, sessions, and the
+    delivery engine where its role says so."""
+
+    def __init__(
+        self, config: Config, bound: list[BoundListener], role: Role, wake: WakePipe | None = None
+    ) -> None:
         self.config = config
-        self.bound = bound
-        self.index = index
+        self.bound = bound if role.listen else []
+        self.index = role.index
+        self.role = role
+        self.wake = wake
         self.sessions: set[SmtpSession] = set()
         self.servers: list[asyncio.AbstractServer] = []
         self._stop = asyncio.Event()
@@ -146,14 +212,18 @@ class Worker:
         committer.start()
         blobs = committer.blobs
         directory = DirectoryCache(lambda method, key: committer.run(_call, method, key))
+        verp = ReturnPaths(
+            verp_keys.load_or_create(data_dir), is_local_domain=directory.is_local_domain,
+            mailbox=lambda: committer.run(capture_mailbox, config.delivery.bounce_mailbox),
+        )
         intake = Intake(
             config=config, clock=SYSTEM_CLOCK, blobs=blobs, directory=directory,
-            commit=committer.commit,
+            commit=committer.commit, verp=verp,
         )
         limiter = ConnectionLimiter(config.smtp.max_connections, config.smtp.max_connections_per_ip)
         a = config.auth
         throttle = AuthThrottle(a.failure_delay, a.failure_delay_max, a.failure_window)
-        tls_context = self._tls_context()
+        tls_context = self._tls_context() if self.role.listen else None
 
         async def password_hash(address: str) -> str | None:
             # Not cached: a changed or removed password stops working at once.
@@ -192,12 +262,16 @@ class Worker:
                 continue
             self.servers.append(server)
         engine = None
-        if config.delivery.paused:
+        if config.delivery.paused and self.role.listen and self.index == 0:
             log.warning("outbound delivery is paused ([delivery] paused = true)")
-        elif self.index == 0:  # one delivery engine per server; leases would allow more
+        if self.role.deliver:
             engine = delivery_engine(config, committer, intake)
             intake.on_queued = engine.wake
+            if self.wake is not None:
+                self.wake.listen(loop, engine.wake)
             engine_task = loop.create_task(engine.run())
+        elif self.wake is not None:
+            intake.on_queued = self.wake.notifier(loop)
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._stop.set)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by serve() until now
@@ -229,7 +303,7 @@ def delivery_engine(config: Config, committer: GroupCommitter, intake: Intake) -
                                        lifetime=config.dns.timeout))
     signer = Keyring(config.data_dir).signer(SYSTEM_CLOCK)
     return DeliveryEngine(config=config, run=committer.run, intake=intake, router=Router(resolver),
-                          signer=signer)
+                          signer=signer, verp=intake.verp)
 
 
 def _call(store: Store, method: str, key: str) -> object:
@@ -249,16 +323,17 @@ def serve(config: Config, on_ready: Callable[[list[BoundListener]], None] | None
     lock = _lock_data_dir(config.data_dir)
     try:
         open_store(config.data_dir).close()  # migrations, stale temporary files
-        workers = config.server.workers or os.cpu_count() or 1
-        bound = bind_listeners(config, workers)
+        roles = plan_roles(config)
+        bound = bind_listeners(config, sum(r.listen for r in roles))
         write_listeners_file(config, bound)
         if on_ready is not None:
             on_ready(bound)
         try:
-            if workers == 1:
-                _run_loop(Worker(config, bound, 0).run())
+            if len(roles) == 1:
+                _run_loop(Worker(config, bound, roles[0]).run())
                 return 0
-            return _supervise(config, bound, workers)
+            wake = WakePipe() if any(r.deliver for r in roles) else None
+            return _supervise(config, bound, roles, wake)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 (config.data_dir / "run" / "listeners.json").unlink()
@@ -304,7 +379,19 @@ RESPAWN_LIMIT = 5
 RESPAWN_WINDOW = 60.0
 
 
-def _spawn(config: Config, bound: list[BoundListener], index: int) -> int:
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    """Be killed when the supervisor dies (kill -9, OOM): no orphan keeps serving on its own."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before prctl took effect
+        os._exit(1)
+
+
+def _spawn(config: Config, bound: list[BoundListener], role: Role, wake: WakePipe | None) -> int:
+    parent = os.getpid()
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     pid = os.fork()
     if pid != 0:
@@ -312,27 +399,30 @@ def _spawn(config: Config, bound: list[BoundListener], index: int) -> int:
         return pid
     code = 0
     try:
+        _die_with_parent(parent)
         for sig in STOP_SIGNALS:  # the worker's loop installs its own, then unblocks them
             signal.signal(sig, signal.SIG_DFL)
         for b in bound:
             for i, s in enumerate(b.sockets):
-                if i != index:
+                if i != role.index or not role.listen:
                     s.close()
-        _run_loop(Worker(config, bound, index).run())
+        _run_loop(Worker(config, bound, role, wake).run())
     except BaseException:
-        log.exception("worker %d failed", index)
+        log.exception("%s failed", role.name)
         code = 1
     finally:
         sys.stdout.flush()
         os._exit(code)
 
 
-def _supervise(config: Config, bound: list[BoundListener], workers: int) -> int:
-    """Fork the workers, restart any that dies, and stop them all on SIGTERM/SIGINT.
+def _supervise(
+    config: Config, bound: list[BoundListener], roles: list[Role], wake: WakePipe | None
+) -> int:
+    """Fork the processes, restart any that dies, and stop them all on SIGTERM/SIGINT.
 
     The parent keeps every listening socket open, so a restarted worker takes over the same
     socket (and the connections queued on it) from the one that died."""
-    children: dict[int, int] = {}
+    children: dict[int, Role] = {}
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -344,8 +434,8 @@ def _supervise(config: Config, bound: list[BoundListener], workers: int) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for index in range(workers):
-        children[_spawn(config, bound, index)] = index
+    for role in roles:
+        children[_spawn(config, bound, role, wake)] = role
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     deaths: list[float] = []
     status = 0
@@ -354,7 +444,7 @@ def _supervise(config: Config, bound: list[BoundListener], workers: int) -> int:
             pid, wait_status = os.wait()
         except ChildProcessError:
             break
-        index = children.pop(pid)
+        role = children.pop(pid)
         if stopping:
             continue
         code = os.waitstatus_to_exitcode(wait_status)
@@ -365,8 +455,8 @@ def _supervise(config: Config, bound: list[BoundListener], workers: int) -> int:
             status = 1
             stop(signal.SIGTERM, None)
             continue
-        log.error("worker %d (pid %d) exited with %d; restarting it", index, pid, code)
+        log.error("%s (pid %d) exited with %d; restarting it", role.name, pid, code)
         time.sleep(RESPAWN_DELAY)
         if not stopping:
-            children[_spawn(config, bound, index)] = index
+            children[_spawn(config, bound, role, wake)] = role
     return status

@@ -10,12 +10,14 @@ import dataclasses
 import ipaddress
 import os
 import tomllib
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from postoffice.errors import ConfigError
+from postoffice.policy.lanes import Lane
 
 CONFIG_FILE = "postoffice.toml"
 ENV_PREFIX = "POSTOFFICE_"
@@ -126,11 +128,20 @@ class DeliverySettings:
     """Port of MX hosts (25; another value only for test setups)."""
     messages_per_connection: int = 100
     max_connections: int = 200
-    """Outbound SMTP connections at once, over all destinations."""
+    """Outbound SMTP connections at once, over all destinations (per delivery process)."""
+    processes: int = 1
+    """Delivery processes, each running a delivery engine beside the listener workers; 0 runs
+    the one engine inside the first worker. Per-destination limits are shared out among them."""
     lifetime: float = 5 * 86400.0
     """Seconds after which an undeliverable message is returned to its sender."""
     delay_notice_after: float = 4 * 3600.0
     """Seconds after which a delay notice goes to senders whose NOTIFY asks for one; 0 = never."""
+    verp: bool = True
+    """Send with a VERP return path (bounce+<token>@<sender's domain>) naming the queue item,
+    when the sender's domain is local; bounces to it are filed in `bounce_mailbox`."""
+    bounce_mailbox: str = ""
+    """Where bounces to VERP return paths go (a local user); empty means postmaster@<first
+    local domain>."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,52 @@ class DnsSettings:
 class RelaySettings:
     trusted_networks: tuple[str, ...] = ()
     """Clients in these networks (CIDR) may relay through the MX listener without AUTH."""
+
+
+@dataclass(frozen=True)
+class LimitSettings:
+    """One row of destination limits: `[throttle.default]`, `[throttle.sites.SITE]` or
+    `[pools.NAME.limits.SITE]`. An omitted key keeps the value of the row this one overrides
+    (docs/delivery-policy.md); per_minute or per_hour = 0 means unlimited."""
+
+    max_connections: int | None = None
+    messages_per_connection: int | None = None
+    per_minute: int | None = None
+    per_hour: int | None = None
+
+
+@dataclass(frozen=True)
+class BackoffSettings:
+    pause: float = 60.0
+    """Seconds of the first pause after a "slow down" reply; doubled on each repeat."""
+    max_pause: float = 3600.0
+    """Longest pause."""
+
+
+@dataclass(frozen=True)
+class ThrottleSettings:
+    """Per-destination limits of outbound delivery, `[throttle]` (docs/delivery-policy.md)."""
+
+    reserve: float = 0.1
+    """Fraction of every destination limit kept for transactional mail (0 <= reserve < 1)."""
+    providers: bool = True
+    """Use the built-in limits of the big mailbox providers (google, microsoft, ...)."""
+    default: LimitSettings = field(default_factory=LimitSettings)
+    """`[throttle.default]`: every destination without a row of its own."""
+    sites: dict[str, LimitSettings] = field(default_factory=dict)
+    """`[throttle.sites.SITE]`: a provider site, an MX's registrable domain or a recipient
+    domain -> its row."""
+    backoff: BackoffSettings = field(default_factory=BackoffSettings)
+
+
+def _default_lane_weights() -> dict[str, int]:
+    return {"transactional": 10, "bulk": 1}
+
+
+@dataclass(frozen=True)
+class LaneSettings:
+    weights: dict[str, int] = field(default_factory=_default_lane_weights)
+    """Share of deliveries each lane gets while several have mail waiting."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +222,25 @@ class PoolSettings:
     """Sending domains assigned to this pool (dedicated pools)."""
     tenants: tuple[str, ...] = ()
     """Tenants assigned to this pool."""
+    limits: dict[str, LimitSettings] = field(default_factory=dict)
+    """`[pools.NAME.limits.SITE]`: this pool's destination limits, before `[throttle]`'s;
+    `[pools.NAME.limits.default]` for every destination without a row."""
+
+
+@dataclass(frozen=True)
+class SmarthostSettings:
+    """A relay for some sending domains or tenants, `[smarthosts.NAME]`."""
+
+    host: str = ""
+    """"host:port" of the relay."""
+    auth: str = ""
+    """"user:password" for AUTH; empty for none."""
+    tls: str = "opportunistic"
+    """none, opportunistic, required or verify."""
+    domains: tuple[str, ...] = ()
+    """Sending domains relayed here."""
+    tenants: tuple[str, ...] = ()
+    """Tenants relayed here (a sending domain's smarthost comes first)."""
 
 
 @dataclass(frozen=True)
@@ -179,8 +255,12 @@ class Config:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
+    throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
+    lanes: LaneSettings = field(default_factory=LaneSettings)
     pools: dict[str, PoolSettings] = field(default_factory=dict)
     """`[pools.NAME]` tables; without any, mail leaves from the system's default address."""
+    smarthosts: dict[str, SmarthostSettings] = field(default_factory=dict)
+    """`[smarthosts.NAME]` tables; `[delivery] smarthost` relays everything else."""
     tls_policy: dict[str, str] = field(default_factory=dict)
     """`[tls_policy]`: destination domain -> none/opportunistic/required/verify."""
 
@@ -202,9 +282,10 @@ class Config:
 SECTIONS: dict[str, type] = {
     f.name: f.type if isinstance(f.type, type) else get_type_hints(Config)[f.name]
     for f in dataclasses.fields(Config)
-    if f.name not in ("data_dir", "pools", "tls_policy")
+    if f.name not in ("data_dir", "pools", "tls_policy", "smarthosts")
 }
 TLS_POLICIES = ("none", "opportunistic", "required", "verify")
+LANES = tuple(Lane)
 
 
 def parse_hostport(value: str, key: str) -> tuple[str, int]:
@@ -238,6 +319,9 @@ def load(data_dir: Path, environ: Mapping[str, str] | None = None) -> Config:
         if name == "tls_policy":
             sections["tls_policy"] = _build_tls_policy(value)
             continue
+        if name == "smarthosts":
+            sections["smarthosts"] = _build_smarthosts(value)
+            continue
         if name not in SECTIONS:
             raise ConfigError(f"{path}: unknown section [{name}]")
         if not isinstance(value, dict):
@@ -261,6 +345,8 @@ def _env_value(cls: type, name: str, value: str, key: str) -> Any:
     if name not in hints:
         raise ConfigError(f"{key}: unknown setting {name!r}")
     kind = hints[name]
+    if kind not in (bool, int, float, str):
+        raise ConfigError(f"{key}: {name} is a list or table: set it in {CONFIG_FILE}")
     try:
         if kind is bool:
             if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
@@ -291,6 +377,9 @@ def _typed(kind: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{where}: expected a list, got {value!r}")
         return tuple(_typed(item, v, where) for v in value)
+    if get_origin(kind) is types.UnionType:  # `X | None`: TOML has no null, so an X
+        (item,) = [a for a in get_args(kind) if a is not type(None)]
+        return _typed(item, value, where)
     if kind is PoolAddress:
         section = where.strip("[]").split("]")[0]
         if isinstance(value, str):
@@ -298,6 +387,13 @@ def _typed(kind: Any, value: Any, where: str) -> Any:
         if isinstance(value, dict):
             return _build(PoolAddress, value, section)
         raise ConfigError(f"{where}: expected an address or {{address, ehlo, weight}}")
+    if get_origin(kind) is dict or dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a table, got {value!r}")
+        if get_origin(kind) is not dict:
+            return _build(kind, value, where[1:].replace("] ", ".", 1))
+        item = get_args(kind)[1]
+        return {name: _typed(item, v, f"{where}.{_toml_key(name)}") for name, v in value.items()}
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
@@ -330,6 +426,26 @@ def _build_pools(raw: Any) -> dict[str, PoolSettings]:
     return pools
 
 
+def _build_smarthosts(raw: Any) -> dict[str, SmarthostSettings]:
+    if not isinstance(raw, dict):
+        raise ConfigError("[smarthosts] must contain tables: [smarthosts.NAME]")
+    smarthosts = {}
+    owners: dict[tuple[str, str], str] = {}
+    for name, values in raw.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"[smarthosts.{name}] must be a table")
+        smarthost = _build(SmarthostSettings, values, f"smarthosts.{name}")
+        named = [("domains", d.lower().rstrip(".")) for d in smarthost.domains]
+        named += [("tenants", t) for t in smarthost.tenants]
+        for key, value in named:
+            owner = owners.setdefault((key, value), name)
+            if owner != name:
+                raise ConfigError(f"[smarthosts.{name}] {key}: {value!r} is already relayed by "
+                                  f"[smarthosts.{owner}]")
+        smarthosts[name] = smarthost
+    return smarthosts
+
+
 def _validate(settings: Any, section: str) -> None:
     if isinstance(settings, SmtpSettings) and settings.bare_newline not in ("reject", "normalize"):
         raise ConfigError(f"[{section}] bare_newline: expected \"reject\" or \"normalize\"")
@@ -345,12 +461,49 @@ def _validate(settings: Any, section: str) -> None:
             raise ConfigError(f"[{section}] smarthost_auth: expected \"user:password\"")
         if settings.messages_per_connection < 1 or settings.max_connections < 1:
             raise ConfigError(f"[{section}] messages_per_connection and max_connections must be >= 1")
+        if not 0 <= settings.processes <= 64:
+            raise ConfigError(f"[{section}] processes: must be 0 (in the first worker) to 64")
     if isinstance(settings, RelaySettings):
         for network in settings.trusted_networks:
             try:
                 ipaddress.ip_network(network, strict=False)
             except ValueError:
                 raise ConfigError(f"[{section}] trusted_networks: not a network: {network!r}") from None
+    if isinstance(settings, LimitSettings):
+        for key in ("max_connections", "messages_per_connection"):
+            if getattr(settings, key) is not None and getattr(settings, key) < 1:
+                raise ConfigError(f"[{section}] {key}: must be >= 1")
+        for key in ("per_minute", "per_hour"):
+            if getattr(settings, key) is not None and getattr(settings, key) < 0:
+                raise ConfigError(f"[{section}] {key}: must be >= 1, or 0 for unlimited")
+    if isinstance(settings, ThrottleSettings) and not 0.0 <= settings.reserve < 1.0:
+        raise ConfigError(f"[{section}] reserve: must be at least 0 and less than 1")
+    if isinstance(settings, BackoffSettings):
+        if settings.pause <= 0:
+            raise ConfigError(f"[{section}] pause: must be > 0")
+        if settings.max_pause < settings.pause:
+            raise ConfigError(f"[{section}] max_pause: must be >= pause")
+    if isinstance(settings, LaneSettings):
+        for lane, weight in settings.weights.items():
+            if lane not in LANES:
+                raise ConfigError(f"[{section}] weights: unknown lane {lane!r} (lanes: {', '.join(LANES)})")
+            if weight < 1:
+                raise ConfigError(f"[{section}] weights.{lane}: must be >= 1")
+    if isinstance(settings, SmarthostSettings):
+        if not settings.host:
+            raise ConfigError(f"[{section}] host: required (\"host:port\")")
+        parse_hostport(settings.host, f"[{section}] host")
+        if settings.auth and ":" not in settings.auth:
+            raise ConfigError(f"[{section}] auth: expected \"user:password\"")
+        if settings.auth and settings.tls == "none":
+            raise ConfigError(f"[{section}] auth: needs TLS (the password never goes in clear)")
+        if settings.tls not in TLS_POLICIES:
+            raise ConfigError(f"[{section}] tls: expected one of {', '.join(TLS_POLICIES)}")
+        if not settings.domains and not settings.tenants:
+            raise ConfigError(f"[{section}] domains, tenants: name the sending domains or tenants "
+                              "it relays ([delivery] smarthost relays everything else)")
+        if not all(settings.domains) or not all(settings.tenants):
+            raise ConfigError(f"[{section}] domains, tenants: empty name")
     if isinstance(settings, PoolAddress):
         try:
             ipaddress.ip_address(settings.address)
@@ -380,7 +533,10 @@ def render(hostname: str, listeners: Mapping[str, str], development: bool = Fals
     for name, settings in defaults.items():
         lines.append(f"[{name}]")
         docs = _field_docs(type(settings))
+        hints = get_type_hints(type(settings))
         for f in dataclasses.fields(settings):
+            if _is_table(hints[f.name]):
+                continue  # its own [section.key] table: an example is below
             if f.name in docs:
                 lines.append(f"# {docs[f.name]}")
             lines.append(f"{f.name} = {_toml_value(getattr(settings, f.name))}")
@@ -396,8 +552,43 @@ def render(hostname: str, listeners: Mapping[str, str], development: bool = Fals
         "# [tls_policy]",
         '# "bank.example" = "verify"',
         "",
+        "# Destination limits (docs/delivery-policy.md). A row overrides the one beneath it; an",
+        "# omitted key keeps that row's value; per_minute / per_hour = 0 is unlimited.",
+        "# [throttle.default]            # every destination without a row (built-in values)",
+        "# max_connections = 5",
+        "# messages_per_connection = 25",
+        "# per_minute = 120",
+        "# per_hour = 3600",
+        "# [throttle.sites.google]       # a provider site, an MX's registrable domain or a recipient domain",
+        "# max_connections = 20",
+        "# [throttle.backoff]",
+        "# pause = 60.0                  # seconds of the first pause after a slow-down reply",
+        "# max_pause = 3600.0",
+        "# [pools.shared.limits.google]  # per IP pool, before [throttle.sites]; also .default",
+        "# per_minute = 600",
+        "",
+        "# Smarthosts for some sending domains or tenants ([delivery] smarthost relays the rest).",
+        "# [smarthosts.acme]",
+        '# host = "relay.acme.example:587"',
+        '# auth = "user:password"',
+        '# tls = "required"',
+        '# domains = ["acme.example"]',
+        '# tenants = ["acme"]',
+        "",
     ]
     return "\n".join(lines)
+
+
+def _is_table(kind: Any) -> bool:
+    """A setting written as tables of its own (`[section.key]`), not as `key = value`."""
+    if get_origin(kind) is dict:
+        kind = get_args(kind)[1]
+    return dataclasses.is_dataclass(kind)
+
+
+def _toml_key(key: str) -> str:
+    bare = key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key)
+    return key if bare else _toml_value(key)
 
 
 def _toml_value(value: Any) -> str:
@@ -407,6 +598,8 @@ def _toml_value(value: Any) -> str:
         return repr(value)
     if isinstance(value, tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -21,6 +21,9 @@ def test_init_writes_config_db_and_certificate(data: Path) -> None:
     assert (data / "postoffice.db").exists()
     assert (data / "tls" / "cert.pem").exists()
     assert (data / "tls" / "key.pem").stat().st_mode & 0o077 == 0
+    verp_key = data / "keys" / "verp.key"
+    assert len(verp_key.read_bytes()) == 32
+    assert verp_key.stat().st_mode & 0o777 == 0o600 and verp_key.parent.stat().st_mode & 0o777 == 0o700
     text = (data / "postoffice.toml").read_text()
     assert 'hostname = "mail.example.test"' in text and 'smtp = "127.0.0.1:0"' in text
 

@@ -4,9 +4,9 @@ from postoffice.policy.recipients import Route, decide_recipient
 
 
 def decide(address: str, *, source_route: bool = False, local_domain: bool = True,
-           local_user: bool = True, may_relay: bool = False):
+           local_user: bool = True, may_relay: bool = False, return_path: bool = False):
     return decide_recipient(address, source_route=source_route, local_domain=local_domain,
-                            local_user=local_user, may_relay=may_relay)
+                            local_user=local_user, may_relay=may_relay, return_path=return_path)
 
 
 def test_mx_takes_existing_local_mailboxes() -> None:
@@ -46,3 +46,12 @@ def test_submission_relays_anywhere_and_delivers_local_directly() -> None:
 
 def test_missing_domain_is_a_syntax_error() -> None:
     assert decide("postmaster", local_domain=False, local_user=False).code == 501
+
+
+def test_verified_return_path_is_a_bounce_only_in_a_local_domain() -> None:
+    assert decide("bounce+x@example.test", local_user=False, return_path=True).route is Route.BOUNCE
+    assert decide("bounce+x@example.test", return_path=True).route is Route.LOCAL  # a real user
+    d = decide("bounce+x@elsewhere.example", local_domain=False, local_user=False, return_path=True)
+    assert (d.route, d.code) == (Route.REFUSE, 554)
+    d = decide("bounce+x@example.test", source_route=True, local_user=False, return_path=True)
+    assert (d.route, d.code) == (Route.REFUSE, 554)

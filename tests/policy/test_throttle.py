@@ -244,6 +244,31 @@ def test_priority_reserve() -> None:
     assert th.check_send(GMAIL, priority=True).ok
 
 
+
+def test_share_among_delivery_processes() -> None:
+    clock = FakeClock()
+    third = Throttle(ThrottleConfig(share=1 / 3), clock=clock)
+    assert third.limits(GMAIL, priority=True) == DestinationLimits(3, 50, 100, 3_333)
+    assert third.limits(GMAIL).per_minute == 90  # and the reserve on top: 300 / 3 * 0.9
+    small = Throttle(ThrottleConfig(sites={"example.org": SMALL}, share=1 / 8), clock=clock)
+    assert small.limits(key(), priority=True) == DestinationLimits(1, 3, 1, 2)  # never below 1
+    third.connection_opened(GMAIL)
+    third.connection_opened(GMAIL)
+    assert third.check_connect(GMAIL, priority=True).ok
+    third.connection_opened(GMAIL)
+    assert third.check_connect(GMAIL, priority=True).reason == "connections"
+    for share in (0.0, 1.5):
+        with pytest.raises(ValueError, match="share"):
+            ThrottleConfig(share=share)
+
+
+def test_rows_for_recipient_domains() -> None:
+    config = ThrottleConfig(sites={"Gmail.com": SMALL}, pools={"p": PoolLimits({"bank.example": SMALL})})
+    assert config.has_row("gmail.com.") and config.has_row("BANK.example")
+    assert not config.has_row("google")  # a built-in provider row, not a configured one
+    assert not config.has_row("other.example")
+
+
 # ------------------------------------------------------------------------------------ shaping
 
 

@@ -105,6 +105,7 @@ class Mail:
         *,
         message_id: str | None = None,
         lane: str = "transactional",
+        tenant: str = "default",
         **fields: object,
     ) -> Acceptance:
         now = time.time()
@@ -125,6 +126,7 @@ class Mail:
             local=tuple(local),
             relay=tuple(r if isinstance(r, Recipient) else Recipient(r) for r in relay),
             lane=lane,
+            tenant=tenant,
         )
 
     def accept(

@@ -42,6 +42,36 @@ def test_backlog_counts_due_unclaimed_items_per_key(store: Store, mail: Mail) ->
     assert store.queue_backlog(now - 3600) == []  # nothing due an hour ago
 
 
+def test_backlog_finds_every_queue_among_many(store: Store, mail: Mail) -> None:
+    """Queues of several tenants, lanes and domains, queued and deferred, some claimed, some
+    not due yet: the backlog names exactly the queues with due, unclaimed items."""
+    tenants, lanes = ("acme", "default", "zeta"), ("bulk", "transactional")
+    domains = ("a.example", "b.example", "c.example")
+    for t_i, tenant in enumerate(tenants):
+        for l_i, lane in enumerate(lanes):
+            for d_i, domain in enumerate(domains):
+                if (t_i + l_i + d_i) % 3 != 0:
+                    mail.accept(relay=[f"r{n}@{domain}" for n in range(1 + d_i)], lane=lane, tenant=tenant)
+    now = time.time() + 1
+    # Defer one queue's items (still due later), claim another's, push a third's into the future.
+    keys = sorted({(i.tenant, i.lane, i.domain) for i in store.list_queue()})
+    deferred, claimed, later = (QueueKey(*k) for k in keys[:3])
+    items = store.claim(deferred, now=now, limit=100, lease=60, owner="n")
+    store.complete([DeliveryOutcome(i.id, "deferred", "451 4.3.0 later", now, next_attempt_at=now + 10)
+                    for i in items])
+    store.claim(claimed, now=now, limit=100, lease=60, owner="n")
+    items = store.claim(later, now=now, limit=100, lease=60, owner="n")
+    store.postpone([i.id for i in items], now + 3600)
+
+    backlog = {b.key: b.due for b in store.queue_backlog(now)}
+    expected = {QueueKey(i.tenant, i.lane, i.domain) for i in store.list_queue()} - {deferred, claimed, later}
+    assert set(backlog) == expected
+    for key, due in backlog.items():
+        assert due == len(store.list_queue(where=QueueFilter(tenant=key.tenant, lane=key.lane, domain=key.domain)))
+    later_backlog = {b.key for b in store.queue_backlog(now + 11)}
+    assert deferred in later_backlog and claimed not in later_backlog and later not in later_backlog
+
+
 def test_claim_leases_items_until_the_lease_expires(backend: Backend, mail: Mail) -> None:
     store = mail.store
     queued(mail, "a@d.example", "b@d.example", "c@d.example")

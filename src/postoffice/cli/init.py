@@ -50,9 +50,11 @@ def run(args: argparse.Namespace) -> int:
         store.add_user(postmaster, hash_password(password))
     finally:
         store.close()
+    from postoffice.mta import verp_keys
     from postoffice.mta.dkim import Keyring
 
     selectors = Keyring(directory).create(domain, datetime.date.today())
+    verp_keys.load_or_create(directory)
     print(f"Initialised {directory} for {domain} (server name {hostname}).")
     print(f"DKIM keys {', '.join(selectors)}; records to publish: postoffice domain dns {domain}")
     print(f"Mailbox {postmaster} created; its password (shown only now): {password}")

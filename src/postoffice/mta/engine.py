@@ -24,22 +24,26 @@ import os
 import random
 import secrets
 import socket
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from postoffice.auth.dkim.errors import DkimError
 from postoffice.clock import SYSTEM_CLOCK, Clock
-from postoffice.config import Config, parse_hostport
+from postoffice.config import Config
 from postoffice.message.dsn import Action, DsnRecipient, build_dsn, should_notify
 from postoffice.message.envelope import Envelope, Recipient
+from postoffice.mta.delivery_policy import fairness_config, routing, throttle_config
 from postoffice.mta.routes import Route, RouteError, Router
+from postoffice.mta.session_cache import Parked, SessionCache
 from postoffice.mta.smtp_client import SmtpClient, Timeouts
 from postoffice.pipeline.intake import Intake
+from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import fairness
 from postoffice.policy.pools import Source, choose_source, pool_for
 from postoffice.policy.retry import GiveUp, Outcome, next_attempt
+from postoffice.policy.routing import Routing, Smarthost
 from postoffice.policy.throttle import Throttle, ThrottleKey
 from postoffice.proto.smtp.client_results import RecipientOutcome
 from postoffice.storage.interfaces import (
@@ -57,12 +61,16 @@ TRANSACTIONAL = "transactional"
 LEASE = 600.0
 """Seconds a claimed batch stays ours; a node that dies gives its items back after this."""
 IDLE_POLL = 0.5
+"""Seconds between looks at the queue when nothing wakes the engine."""
+MIN_LOOK = 0.02
+"""Seconds at least between two looks at the queue, however often the engine is woken."""
+NOTICE_POLL = 1.0
+"""Seconds between looks for owed DSNs, unless a delivery just made one owed."""
 BATCH_READ = 256 * 1024
 """Messages up to this size are read for a whole batch at once."""
 BULK_SHARE = 0.9
 """Bulk lanes may hold at most this share of the outbound connections: the rest is kept for
 transactional mail, so a newsletter never makes a password reset wait for a free connection."""
-"""Seconds between looks at the queue when nothing wakes the engine."""
 
 StoreCall = Callable[..., Awaitable[Any]]
 Signer = Callable[[bytes, str], bytes]
@@ -97,8 +105,10 @@ class DeliveryEngine:
         connect: Connect = SmtpClient.connect,
         timeouts: Timeouts | None = None,
         rng: random.Random | None = None,
+        verp: ReturnPaths | None = None,
     ) -> None:
         self.config = config
+        self._verp = verp
         self._run = run
         self._intake = intake
         self._router = router
@@ -108,15 +118,20 @@ class DeliveryEngine:
         self._timeouts = timeouts or Timeouts()
         self._rng = rng or random.Random()
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.scheduler = fairness.Scheduler()
-        self.throttle = Throttle(clock=clock)
+        self.scheduler = fairness.Scheduler(fairness_config(config))
+        self.throttle = Throttle(throttle_config(config), clock=clock)
+        self.routing = routing(config)
         self._sites: dict[str, str] = {}
+        self._in_flight: Counter[tuple[str, str]] = Counter()
+        """Delivery tasks per (pool, site) from their pick until their session there ends."""
         self._slots = config.delivery.max_connections
         self._bulk_slots = max(1, int(self._slots * BULK_SHARE)) if self._slots > 1 else 1
         self._busy = 0
         self._busy_bulk = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
+        self._sessions = SessionCache()
+        self._notices_owed = True
         self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -141,12 +156,19 @@ class DeliveryEngine:
 
     async def run(self) -> None:
         await self.recover()
+        loop = asyncio.get_running_loop()
+        notices_at = 0.0
         while not self._stopping:
+            started = loop.time()
             wait = IDLE_POLL
             try:
-                wait = await self._dispatch()
-                await self._send_failure_notices()
-                await self._send_delay_notices()
+                if self._busy < self._slots:
+                    wait = await self._dispatch()
+                if self._notices_owed or started >= notices_at:
+                    self._notices_owed = False
+                    notices_at = started + NOTICE_POLL
+                    await self._send_failure_notices()
+                    await self._send_delay_notices()
             except StorageError as exc:
                 log.error("delivery paused: %s", exc)
             self._wake.clear()
@@ -154,6 +176,9 @@ class DeliveryEngine:
                 await asyncio.wait_for(self._wake.wait(), timeout=max(0.01, min(wait, IDLE_POLL)))
             except TimeoutError:
                 pass
+            # Wake-ups come per queued message under load: count the backlog at most this
+            # often (a look is one GROUP BY over the due items).
+            await asyncio.sleep(max(0.0, started + MIN_LOOK - loop.time()))
 
     async def stop(self, grace: float = 30.0) -> None:
         """Stop picking; let deliveries in flight finish (up to `grace`), give back leases."""
@@ -163,6 +188,7 @@ class DeliveryEngine:
             _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
             for task in pending:
                 task.cancel()
+        await self._sessions.close_all()
         await self._run(_release, self.owner)
 
     # -- picking --------------------------------------------------------------------------
@@ -212,15 +238,27 @@ class DeliveryEngine:
     def _ready(self, key: fairness.QueueKey) -> float:
         """When the scheduler may pick this queue: the throttle's answer for its site.
 
-        A smarthost is our own relay and sandbox mode sends nothing: neither is throttled. Bulk
-        waits while it holds its share of the connections."""
+        A smarthost is our own relay and sandbox mode sends nothing: neither is throttled. A
+        queue holds one tenant's mail from any of its sending domains, so it is unthrottled only
+        when the tenant's mail all goes to smarthosts (the tenant's or the global one); if some
+        may go to the MX, the site's limits hold the whole queue back, at worst delaying a
+        sending domain's smarthost mail, never overrunning the MX. Bulk waits while it holds its
+        share of the connections."""
         if key.lane != TRANSACTIONAL and self._busy_bulk >= self._bulk_slots:
             return math.inf
-        if self.config.delivery.sandbox or self.config.delivery.smarthost:
+        if self.config.delivery.sandbox or self.routing.relays_tenant(key.tenant):
             return 0.0
+        known = key.destination in self._sites
         site = self._sites.get(key.destination, key.destination)
         pool = pool_for(self.config.pools, key.tenant, "")
-        waits = self._waits(pool, site, key.lane == TRANSACTIONAL)
+        priority = key.lane == TRANSACTIONAL
+        waits = self._waits(pool, site, priority)
+        # The throttle counts a session once it is open; tasks picked before that count here.
+        # Until a domain's site is known, one task finds it out.
+        sessions = sum(self.throttle.limits(ThrottleKey(pool, address, site), priority=priority)
+                       .max_connections for address in waits) if known else 1
+        if self._in_flight[(pool, site)] >= sessions:
+            return math.inf
         return min(waits.values()) if waits else 0.0
 
     def _waits(self, pool: str, site: str, priority: bool) -> dict[str, float]:
@@ -235,7 +273,14 @@ class DeliveryEngine:
 
     # -- delivering one batch -------------------------------------------------------------
 
-    async def _deliver(self, key: QueueKey, items: list[QueueItem]) -> None:
+    def _deliver(self, key: QueueKey, items: list[QueueItem]) -> Coroutine[Any, Any, None]:
+        """The delivery of a claimed batch, counted against its destination already now: the
+        dispatch loop picks again before the task starts (see `_ready`)."""
+        flight = _Flight(self._in_flight, pool_for(self.config.pools, key.tenant, ""),
+                         self._sites.get(key.domain, key.domain))
+        return _landing(flight, self._deliver_batch(key, items, flight))
+
+    async def _deliver_batch(self, key: QueueKey, items: list[QueueItem], flight: _Flight) -> None:
         messages = await self._run(_messages, sorted({i.message_id for i in items}))
         by_message: dict[str, list[QueueItem]] = defaultdict(list)
         for item in items:
@@ -246,18 +291,30 @@ class DeliveryEngine:
                 for message_id, recipients in by_message.items():
                     outcomes += await self._capture(messages[message_id], recipients)
                 return
-            try:
-                destination = await self._destination(key.domain)
-            except RouteError as exc:
-                if self.config.delivery.sandbox_unroutable:
-                    log.info("captured: no route to %s (%s)", key.domain, exc)
-                    for message_id, recipients in by_message.items():
-                        outcomes += await self._capture(messages[message_id], recipients)
-                    return
-                outcomes += [self._failure(i, exc.status, f"{exc.status} {exc.text}",
-                                           permanent=exc.permanent, outcome="dns") for i in items]
-                return
-            outcomes += await self._session(key, destination, messages, by_message)
+            # Messages of one queue may leave by different ways (their sending domains'
+            # smarthosts, the tenant's, the MX): one session per way, one after the other.
+            routes = _by_route(self.routing, key.tenant, messages, by_message)
+            if None not in routes:
+                flight.land()  # no session to the MX site
+            for via, group in routes.items():
+                try:
+                    destination = await self._destination(key.domain, via)
+                    if via is None:
+                        flight.move(destination.site)
+                except RouteError as exc:
+                    flight.land()
+                    if self.config.delivery.sandbox_unroutable:
+                        log.info("captured: no route to %s (%s)", key.domain, exc)
+                        for message_id, recipients in group.items():
+                            outcomes += await self._capture(messages[message_id], recipients)
+                        continue
+                    outcomes += [self._failure(i, exc.status, f"{exc.status} {exc.text}",
+                                               permanent=exc.permanent, outcome="dns")
+                                 for batch in group.values() for i in batch]
+                    continue
+                outcomes += await self._session(key, destination, messages, group)
+                if via is None:
+                    flight.land()
         except Exception:
             # A bug must not strand the batch under its lease: retry what is undecided.
             log.exception("delivery of %d item(s) to %s failed", len(items), key.domain)
@@ -269,21 +326,23 @@ class DeliveryEngine:
             if outcomes:
                 await self._run(_complete, outcomes)
             if any(o.notify_failure for o in outcomes):
+                self._notices_owed = True
                 self._wake.set()
 
-    async def _destination(self, domain: str) -> Destination:
+    async def _destination(self, domain: str, via: Smarthost | None) -> Destination:
+        """Where mail for `domain` goes: the smarthost `via`, else the domain's MX hosts."""
         d = self.config.delivery
-        if d.smarthost:
-            host, port = parse_hostport(d.smarthost, "delivery.smarthost")
-            user, _, password = d.smarthost_auth.partition(":")
-            return Destination(((host, port),), f"smarthost:{host}", d.smarthost_tls,
-                               (user, password) if d.smarthost_auth else None, throttled=False)
+        if via is not None:
+            return Destination(((via.host, via.port),), f"smarthost:{via.host}:{via.port}",
+                               via.tls, via.auth, throttled=False)
         if self._router is None:
             raise RouteError(domain, "4.4.3", "no DNS resolver configured")
         route: Route = await self._router.resolve_destination(domain)
-        self._sites[domain] = route.site
+        # A recipient domain with limits of its own is a destination apart from its MX site.
+        site = domain if self.throttle.config.has_row(domain) else route.site
+        self._sites[domain] = site
         tls = self.config.tls_policy.get(domain, d.tls_policy)
-        return Destination(tuple((str(h.address), d.mx_port) for h in route.hops), route.site, tls,
+        return Destination(tuple((str(h.address), d.mx_port) for h in route.hops), site, tls,
                            server_names=tuple(h.mx for h in route.hops))
 
     async def _session(
@@ -295,19 +354,28 @@ class DeliveryEngine:
     ) -> list[DeliveryOutcome]:
         first = messages[next(iter(by_message))]
         pool = pool_for(self.config.pools, key.tenant, first.mail_from.rpartition("@")[2])
-        waits = self._waits(pool, destination.site, key.lane == TRANSACTIONAL)
-        busy = frozenset(address for address, wait in waits.items() if wait)
-        source = choose_source(self.config.pools, pool, self.config.server.hostname, self._rng,
-                               exclude=busy if destination.throttled else frozenset())
-        tkey = ThrottleKey(pool, source.address or "", destination.site)
-        client, failure = await self._open(destination, source)
-        if client is None:
-            reason = failure or "4.4.1 no host could be reached"
-            self.throttle.record_reply(tkey, 421, reason, reason.split(" ", 1)[0])
-            return [self._failure(i, reason.split(" ", 1)[0], reason, permanent=False,
-                                  outcome="connection")
-                    for batch in by_message.values() for i in batch]
-        self.throttle.connection_opened(tkey)
+        session_key = (destination.hosts, destination.tls, destination.auth, pool)
+        parked = self._sessions.take(session_key)
+        if parked is not None:  # the previous batch's session: no handshakes
+            client, source_address, tkey = parked.client, parked.source, parked.tkey
+            opened_at = parked.opened_at
+        else:
+            waits = self._waits(pool, destination.site, key.lane == TRANSACTIONAL)
+            busy = frozenset(address for address, wait in waits.items() if wait)
+            source = choose_source(self.config.pools, pool, self.config.server.hostname,
+                                   self._rng,
+                                   exclude=busy if destination.throttled else frozenset())
+            source_address = source.address or ""
+            tkey = ThrottleKey(pool, source_address, destination.site)
+            opened, failure = await self._open(destination, source)
+            if opened is None:
+                reason = failure or "4.4.1 no host could be reached"
+                self.throttle.record_reply(tkey, 421, reason, reason.split(" ", 1)[0])
+                return [self._failure(i, reason.split(" ", 1)[0], reason, permanent=False,
+                                      outcome="connection")
+                        for batch in by_message.values() for i in batch]
+            client, opened_at = opened, self._clock.now()
+            self.throttle.connection_opened(tkey)
         # Small contents of the batch in one trip to the store's thread, not one per message;
         # large ones are read when their turn comes.
         stored: dict[str, bytes] = await self._run(_read_blobs, [
@@ -318,9 +386,10 @@ class DeliveryEngine:
         wait_until = 0.0
         priority = key.lane == TRANSACTIONAL
         try:
-            for sent, (message_id, batch) in enumerate(by_message.items()):
+            for message_id, batch in by_message.items():
                 message = messages[message_id]
-                verdict = self.throttle.check_send(tkey, sent_on_connection=sent, priority=priority)
+                verdict = self.throttle.check_send(tkey, sent_on_connection=client.messages,
+                                                   priority=priority)
                 if destination.throttled and not verdict.ok:
                     postponed += [i.id for i in batch]
                     wait_until = max(wait_until, verdict.at)
@@ -334,7 +403,7 @@ class DeliveryEngine:
                 self.throttle.message_started(tkey)
                 content = await self._content(message, stored.get(message.blob))
                 envelope = Envelope(
-                    mail_from=message.mail_from,
+                    mail_from=await self._envelope_sender(message, batch),
                     recipients=tuple(Recipient(i.recipient, i.notify, i.orcpt) for i in batch),
                     body=message.body, smtputf8=message.smtputf8, ret=message.ret,
                     envid=message.envid, size_hint=len(content),
@@ -345,15 +414,40 @@ class DeliveryEngine:
                 outcomes += [self._outcome(item, o) for item, o in zip(batch, result.outcomes, strict=True)]
                 log.info("delivery id=%s to=%s via=%s:%d from=%s result=%s", message_id,
                          ",".join(i.recipient for i in batch), client.host, client.port,
-                         source.address or "-", reply.code)
+                         source_address or "-", reply.code)
         finally:
-            self.throttle.connection_closed(tkey)
-            await client.quit()
+            if not self._park(client, session_key, tkey, source_address, destination, opened_at):
+                await self._release_session(client, tkey)
             if postponed:
                 now = self._clock.now()
                 at = wait_until if wait_until < now + LEASE else now + 60.0
                 await self._run(_postpone, postponed, at)
         return outcomes
+
+    def _park(self, client: SmtpClient, session_key: tuple[object, ...], tkey: ThrottleKey,
+              source: str, destination: Destination, opened_at: float) -> bool:
+        """Keep the session for the next batch to the same place, when it has room left."""
+        if self._stopping or not client.usable:
+            return False
+        if client.messages >= self.config.delivery.messages_per_connection:
+            return False
+        if destination.throttled and not self.throttle.check_send(
+                tkey, sent_on_connection=client.messages, priority=True).ok:
+            return False
+        parked = Parked(client, session_key, destination.site, source, opened_at,
+                        functools.partial(self._release_session, client, tkey), tkey=tkey)
+        return self._sessions.park(parked, self._clock.now())
+
+    async def _release_session(self, client: SmtpClient, tkey: ThrottleKey) -> None:
+        self.throttle.connection_closed(tkey)
+        await client.quit()
+
+    async def _envelope_sender(self, message: StoredMessage, batch: list[QueueItem]) -> str:
+        """MAIL FROM: the VERP return path naming the message and the transaction's first item
+        when `[delivery] verp` is on, else the stored sender (which DSNs always use)."""
+        if self._verp is None or not self.config.delivery.verp:
+            return message.mail_from
+        return await self._verp.sender(message.mail_from, message.id, batch[0].id)
 
     async def _open(
         self, destination: Destination, source: Source
@@ -488,6 +582,53 @@ def _status_of(error: str | None, temporary: bool = False) -> str:
 
 def _fair_key(key: QueueKey) -> fairness.QueueKey:
     return fairness.QueueKey(key.tenant, key.lane, key.domain)
+
+
+class _Flight:
+    """One delivery task in the engine's count per (pool, site): from its pick until its
+    session to the site ends, or until it is clear that it needs none."""
+
+    def __init__(self, counts: Counter[tuple[str, str]], pool: str, site: str) -> None:
+        self._counts = counts
+        self._key: tuple[str, str] | None = (pool, site)
+        counts[self._key] += 1
+
+    def move(self, site: str) -> None:
+        """The destination's site is known now (the first delivery to a domain)."""
+        if self._key is not None and self._key[1] != site:
+            pool = self._key[0]
+            self.land()
+            self._key = (pool, site)
+            self._counts[self._key] += 1
+
+    def land(self) -> None:
+        if self._key is not None:
+            self._counts[self._key] -= 1
+            if self._counts[self._key] <= 0:
+                del self._counts[self._key]
+            self._key = None
+
+
+async def _landing(flight: _Flight, delivery: Awaitable[None]) -> None:
+    try:
+        await delivery
+    finally:
+        flight.land()
+
+
+def _by_route(
+    routing: Routing,
+    tenant: str,
+    messages: dict[str, StoredMessage],
+    by_message: dict[str, list[QueueItem]],
+) -> dict[Smarthost | None, dict[str, list[QueueItem]]]:
+    """The batch's messages by the smarthost they go to (None: the MX), in batch order."""
+    groups: dict[Smarthost | None, dict[str, list[QueueItem]]] = defaultdict(dict)
+    for message_id, items in by_message.items():
+        message = messages.get(message_id)
+        sender_domain = message.mail_from.rpartition("@")[2] if message else ""
+        groups[routing.smarthost_for(tenant, sender_domain)][message_id] = items
+    return groups
 
 
 # Store calls made on the committer's thread.

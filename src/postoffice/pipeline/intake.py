@@ -20,9 +20,11 @@ from postoffice.message.envelope import Recipient
 from postoffice.pipeline.draft import Draft
 from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.submit import msa_inspector
+from postoffice.pipeline.verp import ReturnPaths, bounce_header
 from postoffice.policy.lanes import choose_lane
 from postoffice.policy.recipients import Route, decide_recipient, split_address
 from postoffice.policy.senders import may_send_as
+from postoffice.policy.verp import VerpToken
 from postoffice.proto.smtp.reply import Reply
 from postoffice.storage.ids import new_message_id
 from postoffice.storage.interfaces import (
@@ -41,6 +43,8 @@ TEMPFAIL = Reply(451, "4.3.0", "Temporary local problem, please try again later"
 SENDER_OK = Reply(250, "2.1.0", "Sender OK")
 NOT_OWNER = Reply(553, "5.7.1", "Sender address not owned by the authenticated user")
 NULL_SENDER_REFUSED = Reply(553, "5.7.1", "Null sender not allowed for submission")
+APART = Reply(452, "4.5.3", "Too many recipients: bounces go in a transaction of their own")
+"""Bounces carry a trace field the other recipients must not get: the client sends them later."""
 
 
 class DirectoryCache:
@@ -86,9 +90,12 @@ class Intake:
         directory: DirectoryCache,
         commit: Callable[[Any, Acceptance], Awaitable[None]],
         on_queued: Callable[[], None] | None = None,
+        verp: ReturnPaths | None = None,
     ) -> None:
         self.on_queued = on_queued
         """Called after a message with remote recipients is committed (wakes delivery)."""
+        self.verp = verp
+        """VERP return paths: RCPT to one files a bounce (None: they are unknown users)."""
         self._config = config
         self._clock = clock
         self._blobs = blobs
@@ -148,14 +155,23 @@ class Intake:
             local_user = local_domain and await self._directory.user(address) is not None
         except StorageError:
             return TEMPFAIL
+        token = self.verp.token(address) if local_domain and not local_user and self.verp else None
         decision = decide_recipient(
             address,
             source_route=source_route,
             local_domain=local_domain,
             local_user=local_user,
             may_relay=session.may_relay,
+            return_path=token is not None,
         )
-        if decision.route is Route.LOCAL:
+        if decision.route is not Route.REFUSE and _mixes(txn, decision.route is Route.BOUNCE):
+            return APART
+        if decision.route is Route.BOUNCE:
+            assert token is not None
+            refusal = await self._file_bounce(txn, token)
+            if refusal is not None:
+                return refusal
+        elif decision.route is Route.LOCAL:
             if address.lower() not in txn.local:
                 txn.local.append(address.lower())
         elif decision.route is Route.RELAY:
@@ -168,6 +184,23 @@ class Intake:
                 )
             )
         return Reply(decision.code, decision.status, decision.text)
+
+    async def _file_bounce(self, txn: Transaction, token: VerpToken) -> Reply | None:
+        """Add the bounce mailbox to the transaction for `token`; a reply when it cannot be."""
+        assert self.verp is not None
+        try:
+            mailbox = (await self.verp.mailbox()).lower()
+            exists = await self._directory.user(mailbox) is not None
+        except StorageError:
+            return TEMPFAIL
+        if not exists:
+            log.error("bounce mailbox %s does not exist ([delivery] bounce_mailbox)", mailbox)
+            return TEMPFAIL
+        if mailbox not in txn.local:
+            txn.local.append(mailbox)
+        if token not in txn.bounces:
+            txn.bounces.append(token)
+        return None
 
     def start_data(self, session: SessionInfo, txn: Transaction) -> tuple[str, float, Draft]:
         """(queue id, timestamp, draft) for the content about to arrive."""
@@ -201,7 +234,7 @@ class Intake:
             )
         draft = Draft(
             self._blobs.writer(),
-            received,
+            b"".join(map(bounce_header, txn.bounces)) + received,
             inspect=inspect,
             max_header_size=self._config.smtp.max_header_size,
         )
@@ -316,3 +349,10 @@ class Intake:
             len(txn.relay), pending.size, session.auth_identity or "-",
         )
         return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
+
+
+def _mixes(txn: Transaction, bounce: bool) -> bool:
+    """Whether one more recipient would put a bounce and other mail in one transaction."""
+    if bounce:
+        return bool(txn.relay) or (bool(txn.local) and not txn.bounces)
+    return bool(txn.bounces)

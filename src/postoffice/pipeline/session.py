@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from postoffice.message.envelope import Recipient
+from postoffice.policy.verp import VerpToken
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Transaction:
     """Accepted local recipients (mailbox addresses)."""
     relay: list[Recipient] = field(default_factory=list)
     """Accepted remote recipients, for the outbound queue."""
+    bounces: list[VerpToken] = field(default_factory=list)
+    """What the accepted VERP return paths name (the bounce mailbox is in `local`)."""
 
     @property
     def recipient_count(self) -> int:

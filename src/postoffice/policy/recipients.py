@@ -11,6 +11,8 @@ class Route(enum.Enum):
     """A mailbox on this server."""
     RELAY = "relay"
     """Queued for outbound delivery."""
+    BOUNCE = "bounce"
+    """A VERP return path of ours: a bounce, filed in the bounce mailbox."""
     REFUSE = "refuse"
 
 
@@ -45,13 +47,16 @@ def decide_recipient(
     local_domain: bool,
     local_user: bool,
     may_relay: bool,
+    return_path: bool = False,
 ) -> RecipientDecision:
     """The reply to RCPT TO, given what the store says about the address.
 
     Sessions that may not relay (the MX, for strangers) take mail only for existing local
     mailboxes and refuse anything that looks like a relay request, including percent-hack and
     source-route forms. Sessions that may relay (authenticated submission, or a client in
-    `[relay] trusted_networks`) may send anywhere; local recipients are delivered directly."""
+    `[relay] trusted_networks`) may send anywhere; local recipients are delivered directly.
+    `return_path`: the address is a VERP return path whose token verifies (no such user exists,
+    yet it takes mail in a local domain)."""
     local, domain = split_address(address)
     if not domain or not local:
         return RecipientDecision(Route.REFUSE, 501, "5.1.3", "Bad recipient address syntax")
@@ -60,5 +65,7 @@ def decide_recipient(
     if local_domain:
         if local_user:
             return RecipientDecision(Route.LOCAL)
+        if return_path:
+            return RecipientDecision(Route.BOUNCE)
         return RecipientDecision(Route.REFUSE, 550, "5.1.1", "No such user here")
     return RecipientDecision(Route.RELAY)

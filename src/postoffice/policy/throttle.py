@@ -32,6 +32,9 @@ default.
 destination's connections and rates; the rest is kept for priority lanes, so a bulk backlog that
 fills Gmail's minute cannot make a password reset wait for the window to roll over.
 
+**Several delivery processes** each run a throttle of their own; each enforces its `share`
+(1/N) of every connection and rate limit, so that together they keep the limits.
+
 **Response-driven shaping** (`policy.shaping` has the rule table): *Slow down* acts on that destination for that source IP only (`slowed_down`): rate and
 connection limits are halved (down to 1/16), and sending pauses for 1 minute, doubling on each
 repeat within an hour of the last pause (1, 2, 4, ... up to 60 minutes). Replies arriving while
@@ -148,12 +151,24 @@ class ThrottleConfig:
     reserve: float = 0.1
     """Fraction of every limit kept for priority lanes (0 <= reserve < 1)."""
     backoff: BackoffConfig = BackoffConfig()
+    share: float = 1.0
+    """This engine's share of every connection and rate limit (0 < share <= 1): 1/N when N
+    delivery processes each run an engine, so that together they keep the limits. Never below
+    1 connection and 1 message per window, so a limit lower than N is exceeded."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sites", _site_table(self.sites))
         object.__setattr__(self, "providers", _site_table(self.providers))
         if not 0.0 <= self.reserve < 1.0:
             raise ValueError(f"reserve must be in [0, 1), not {self.reserve}")
+        if not 0.0 < self.share <= 1.0:
+            raise ValueError(f"share must be in (0, 1], not {self.share}")
+
+    def has_row(self, name: str) -> bool:
+        """Whether `name` has a configured row, globally or in any pool. A recipient domain
+        with one is a destination of its own, counted apart from its MX site."""
+        name = name.lower().rstrip(".")
+        return name in self.sites or any(name in p.sites for p in self.pools.values())
 
     def limits_for(self, pool: str, site: str) -> DestinationLimits:
         site = site.lower().rstrip(".")
@@ -341,9 +356,9 @@ class Throttle:
         return state
 
     def limits(self, key: ThrottleKey, *, priority: bool = False) -> DestinationLimits:
-        """The limits in force now: configured, times the backoff factor, minus the reserve
-        for non-priority traffic."""
-        factor = self._state(key).backoff.factor
+        """The limits in force now: configured, times this engine's share and the backoff
+        factor, minus the reserve for non-priority traffic."""
+        factor = self._state(key).backoff.factor * self.config.share
         if not priority:
             factor *= 1.0 - self.config.reserve
         return scaled(self.config.limits_for(key.pool, key.site), factor)

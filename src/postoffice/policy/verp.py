@@ -10,7 +10,7 @@ Token format (version 1). Binary, then base32 (RFC 4648) in lower case without p
 
     kind (1 octet: 1 = item, 2 = message id + item)
     [message id: 16 octets, the 26-character Crockford base32 id as a 128-bit number]
-    item: unsigned LEB128 (the queue row id < 2**64, or the recipient's index < 2**32)
+    item: unsigned LEB128 (the queue row id < 2**64; a number < 2**32 after a message id)
     mac: the first 10 octets (80 bits) of HMAC-SHA256(secret, "postoffice-verp-1" NUL payload)
 
 base32 uses only letters and digits (a valid dot-atom local part) and survives relays that
@@ -37,7 +37,8 @@ _CONTEXT = b"postoffice-verp-1\x00"
 _KIND_ITEM = 1
 _KIND_MESSAGE_ITEM = 2
 _MAX_ITEM = (1 << 64) - 1
-_MAX_INDEX = (1 << 32) - 1
+MAX_INDEX = (1 << 32) - 1
+"""The largest `item` a token with a message id carries."""
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _MESSAGE_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}\Z", re.IGNORECASE)
 _PREFIX = re.compile(r"[a-z0-9!#$%&'*/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*/=?^_`{|}~-]+)*\Z")
@@ -49,8 +50,8 @@ class VerpToken:
     """What a return path identifies."""
 
     item: int
-    """The queue row id (never reused, < 2**64), or the recipient's index (< 2**32) when
-    `message_id` is given."""
+    """The queue row id (never reused, < 2**64); with `message_id`, a number < 2**32 naming one
+    recipient of that message (postoffice uses the queue row id there too)."""
     message_id: str | None = None
     """The message's id (26 characters of Crockford base32, as `storage.ids` makes them)."""
 
@@ -124,7 +125,7 @@ def _payload(token: VerpToken) -> bytes:
         return bytes([_KIND_ITEM]) + _leb128(token.item)
     if not _MESSAGE_ID.match(token.message_id):
         raise ValueError(f"not a message id: {token.message_id!r}")
-    if token.item > _MAX_INDEX:
+    if token.item > MAX_INDEX:
         raise ValueError(f"recipient index out of range: {token.item}")
     value = 0
     for char in token.message_id.upper():
@@ -152,7 +153,7 @@ def _parse(payload: bytes) -> VerpToken | None:
     for shift, byte in enumerate(rest):
         item |= (byte & 0x7F) << (7 * shift)
         if not byte & 0x80:
-            if shift + 1 != len(rest) or item > (_MAX_ITEM if message_id is None else _MAX_INDEX):
+            if shift + 1 != len(rest) or item > (_MAX_ITEM if message_id is None else MAX_INDEX):
                 return None
             return VerpToken(item=item, message_id=message_id)
     return None

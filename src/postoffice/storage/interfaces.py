@@ -117,7 +117,8 @@ class QueueKey:
 class QueueBacklog:
     key: QueueKey
     due: int
-    """Items due now and not claimed by anyone."""
+    """Items due now and not claimed by anyone; a backend may stop counting at a cap (the
+    SQLite store at 1,000), so "at least this many"."""
     oldest: float
     """next_attempt_at of the longest-waiting due item."""
 

@@ -121,6 +121,9 @@ class ScriptedSmtp:
         self.host = host
         self.port = 0
         self.sessions: list[Session] = []
+        self.open_sessions = 0
+        self.most_open_sessions = 0
+        """The most sessions in conversation at the same time so far."""
         self._attempts: dict[str, int] = {}
         self._greylisted: set[tuple[str, str, str]] = set()
         self._counter = itertools.count()
@@ -233,6 +236,8 @@ class ScriptedSmtp:
         session = Session((str(peer[0]), int(peer[1])))
         with self._lock:
             self.sessions.append(session)
+            self.open_sessions += 1
+            self.most_open_sessions = max(self.most_open_sessions, self.open_sessions)
             self._lock.notify_all()
         try:
             session.ended = await self._converse(script, session, reader, writer)
@@ -241,6 +246,8 @@ class ScriptedSmtp:
         except (OSError, ssl.SSLError, ConnectionError) as exc:
             session.ended = f"error: {exc}"
         finally:
+            with self._lock:  # the conversation is over (QUIT, EOF, dropped)
+                self.open_sessions -= 1
             writer.close()
             try:
                 await writer.wait_closed()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -74,6 +75,7 @@ class ServerProcess:
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # its own process group: kill() takes every process down
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -129,10 +131,21 @@ class ServerProcess:
             return self.process.wait()
 
     def kill(self) -> None:
-        """SIGKILL: a crash, for durability tests."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
+        """SIGKILL to every process of the server at once: a crash, for durability tests.
+        Returns once they are all gone."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        group = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.02)
 
     def __enter__(self) -> ServerProcess:
         self.init()

@@ -13,10 +13,11 @@ caller read from its clock, or ``None`` to leave the tag out.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -27,8 +28,11 @@ from postoffice.auth.dkim.canonical import (
     Canonicalization,
     HeaderField,
     body_hash,
+    canonicalize_header,
     header_hash_input,
     parse_canonicalization,
+    select_headers,
+    signature_field_for_hash,
     split_message,
 )
 from postoffice.auth.dkim.errors import DkimError
@@ -144,15 +148,20 @@ def sign_many(
         raise DkimError(f"unknown canonicalization {canonicalization!r}")
     _check_times(timestamp, expiry)
     fields, body = split_message(message)
-    names = _signed_names(fields, headers, oversign)
+    names = _signed_names(fields, tuple(headers), tuple(oversign))
     bh = body_hash(body, body_canon)
+    # The signed fields are the same for every key: canonicalise them once.
+    signed = b"".join(canonicalize_header(f, header_canon)
+                      for f in select_headers(fields, names) if f is not None)
+    h = ":".join(names)
+    bh_b64 = base64.b64encode(bh.digest).decode("ascii")
     out = []
     for key in keys:
         tags = _tags(key, canonicalization, timestamp, expiry, body_length, bh.canonical_length)
-        tags.append(("h", ":".join(names)))
-        tags.append(("bh", base64.b64encode(bh.digest).decode("ascii")))
+        tags.append(("h", h))
+        tags.append(("bh", bh_b64))
         template = _render(tags)
-        data = header_hash_input(fields, names, template, header_canon)
+        data = signed + signature_field_for_hash(template, header_canon)
         out.append(template + _fold_b(_sign_data(key.private_key, data)))
     return b"".join(out)
 
@@ -192,22 +201,32 @@ def _check_times(timestamp: int | None, expiry: int | None) -> None:
         raise DkimError("x= (expiry) must be later than t= (timestamp)")
 
 
-def _signed_names(fields: Sequence[HeaderField], headers: Iterable[str], oversign: Iterable[str]) -> list[str]:
+def _signed_names(
+    fields: Sequence[HeaderField], headers: tuple[str, ...], oversign: tuple[str, ...]
+) -> list[str]:
     counts = Counter(field.lname for field in fields)
     if not counts[b"from"]:
         raise DkimError("message has no From header field; DKIM must sign it")
-    over = {name.lower() for name in oversign}
     names: list[str] = []
+    for name, key, extra in _name_plan(headers, oversign):
+        names.extend([name] * (counts[key] + extra))
+    return names
+
+
+@functools.lru_cache(maxsize=64)
+def _name_plan(headers: tuple[str, ...], oversign: tuple[str, ...]) -> tuple[tuple[str, bytes, int], ...]:
+    """(name, lowercased key, 1 if oversigned) per distinct name, checked once per list."""
+    over = {name.lower() for name in oversign}
+    plan = []
     seen: set[str] = set()
-    for name in [*headers, *oversign]:
+    for name in (*headers, *oversign):
         if not _FIELD_NAME.match(name):
             raise DkimError(f"invalid header field name {name!r}")
         key = name.lower()
-        if key in seen:
-            continue
-        seen.add(key)
-        names.extend([name] * (counts[key.encode("ascii")] + (key in over)))
-    return names
+        if key not in seen:
+            seen.add(key)
+            plan.append((name, key.encode("ascii"), int(key in over)))
+    return tuple(plan)
 
 
 def _tags(

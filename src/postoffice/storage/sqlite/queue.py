@@ -69,30 +69,76 @@ def list_items(
     return [item(row) for row in rows]
 
 
+BACKLOG_CAP: Final = 1000
+"""Due items counted per queue at most: the scheduler needs "how many, roughly", and the
+engine counts again at every look."""
+
+
 def backlog(db: sqlite3.Connection, now: float) -> list[QueueBacklog]:
-    rows = db.execute(
-        "SELECT tenant, lane, domain, count(*), min(next_attempt_at) FROM queue q"
-        f" WHERE {_PENDING_SQL} AND next_attempt_at <= ?"
-        " AND (leased_until IS NULL OR leased_until <= ?)"
-        " GROUP BY tenant, lane, domain",
-        (now, now),
-    ).fetchall()
-    return [QueueBacklog(QueueKey(t, lane, d), n, oldest) for t, lane, d, n, oldest in rows]
+    """Due, unclaimed items per (tenant, lane, domain), each count capped at BACKLOG_CAP.
+
+    Cost grows with the number of queues, not of items: the distinct keys are found by seeking
+    through the queue_due index one key at a time (a skip scan), and each key's count reads at
+    most BACKLOG_CAP index entries (the index covers the lease column too)."""
+    counts: dict[QueueKey, tuple[int, float]] = {}
+    for status in ("queued", "deferred"):
+        key = _next_key(db, status, None)
+        while key is not None:
+            n, oldest = db.execute(
+                "SELECT count(*), min(next_attempt_at) FROM (SELECT next_attempt_at FROM queue"
+                " WHERE status = ? AND tenant = ? AND lane = ? AND domain = ?"
+                " AND next_attempt_at <= ? AND (leased_until IS NULL OR leased_until <= ?)"
+                " ORDER BY next_attempt_at LIMIT ?)",
+                (status, *key, now, now, BACKLOG_CAP),
+            ).fetchone()
+            if n:
+                qkey = QueueKey(*key)
+                had, was = counts.get(qkey, (0, oldest))
+                counts[qkey] = (min(BACKLOG_CAP, had + n), min(was, oldest))
+            key = _next_key(db, status, key)
+    return [QueueBacklog(k, n, oldest) for k, (n, oldest) in counts.items()]
+
+
+_NEXT_KEY: Final = (
+    # (tenant, lane, domain) after `key` in index order: same tenant and lane, a later
+    # domain; else same tenant, a later lane; else a later tenant. Each one index seek (a
+    # row-value comparison would scan the rest of the tenant's items).
+    ("tenant = ? AND lane = ? AND domain > ?", 3),
+    ("tenant = ? AND lane > ?", 2),
+    ("tenant > ?", 1),
+)
+
+
+def _next_key(
+    db: sqlite3.Connection, status: str, key: tuple[str, str, str] | None
+) -> tuple[str, str, str] | None:
+    conditions = [("1", 0)] if key is None else _NEXT_KEY
+    for condition, used in conditions:
+        row = db.execute(
+            f"SELECT tenant, lane, domain FROM queue WHERE status = ? AND {condition}"
+            " ORDER BY tenant, lane, domain LIMIT 1",
+            (status, *(key or ())[:used]),
+        ).fetchone()
+        if row is not None:
+            return (row[0], row[1], row[2])
+    return None
 
 
 def claim(
     db: sqlite3.Connection, key: QueueKey, now: float, limit: int, lease: float, owner: str
 ) -> list[QueueItem]:
     ids = [
-        row[0]
+        row
+        for status in QUEUE_PENDING
         for row in db.execute(
-            f"SELECT q.id FROM queue q WHERE {_PENDING_SQL} AND q.tenant = ? AND q.lane = ?"
-            " AND q.domain = ? AND q.next_attempt_at <= ?"
+            "SELECT q.id, q.next_attempt_at FROM queue q WHERE q.status = ? AND q.tenant = ?"
+            " AND q.lane = ? AND q.domain = ? AND q.next_attempt_at <= ?"
             " AND (q.leased_until IS NULL OR q.leased_until <= ?)"
-            " ORDER BY q.next_attempt_at, q.id LIMIT ?",
-            (key.tenant, key.lane, key.domain, now, now, limit),
+            " ORDER BY q.next_attempt_at LIMIT ?",  # the index's order: no sort
+            (status, key.tenant, key.lane, key.domain, now, now, limit),
         )
     ]
+    ids = [i for i, _ in sorted(ids, key=lambda row: row[1])[:limit]]
     if not ids:
         return []
     marks = ",".join("?" * len(ids))
@@ -147,8 +193,10 @@ def owed_failure_notices(db: sqlite3.Connection, limit: int) -> list[QueueItem]:
 
 
 def owed_delay_notices(db: sqlite3.Connection, created_before: float, limit: int) -> list[QueueItem]:
+    # The first three terms are those of the partial index queue_delay.
     rows = db.execute(
         f"SELECT {COLUMNS}{FROM} WHERE q.status = 'deferred' AND q.delay_notified = 0"
+        " AND instr(q.notify, 'DELAY') > 0"
         " AND q.created_at <= ? AND (',' || q.notify || ',') LIKE '%,DELAY,%'"
         " ORDER BY q.id LIMIT ?",
         (created_before, limit),
