@@ -35,6 +35,7 @@ from postoffice.mta import verp_keys
 from postoffice.mta.dkim import Keyring
 from postoffice.mta.dns import Resolver, ResolverConfig
 from postoffice.mta.engine import DeliveryEngine, capture_mailbox
+from postoffice.mta.mta_sts import MtaSts
 from postoffice.mta.routes import Router
 from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.pipeline.verp import ReturnPaths
@@ -302,8 +303,10 @@ def delivery_engine(config: Config, committer: GroupCommitter, intake: Intake) -
     resolver = Resolver(ResolverConfig(nameservers=config.dns.nameservers,
                                        lifetime=config.dns.timeout))
     signer = Keyring(config.data_dir).signer(SYSTEM_CLOCK)
+    sts = (MtaSts(resolver, cache_dir=config.data_dir / "cache" / "mta-sts")
+           if config.delivery.mta_sts else None)
     return DeliveryEngine(config=config, run=committer.run, intake=intake, router=Router(resolver),
-                          signer=signer, verp=intake.verp)
+                          signer=signer, verp=intake.verp, mta_sts=sts)
 
 
 def _call(store: Store, method: str, key: str) -> object:

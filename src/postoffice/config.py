@@ -117,6 +117,8 @@ class DeliverySettings:
     """TLS towards the smarthost: none, opportunistic, required or verify."""
     tls_policy: str = "opportunistic"
     """Default TLS towards MX hosts: none, opportunistic, required or verify."""
+    mta_sts: bool = True
+    """Look up and honour recipient domains' MTA-STS policies (RFC 8461)."""
     sandbox: bool = False
     """Capture every outbound message in a local mailbox instead of delivering it."""
     sandbox_unroutable: bool = False

@@ -35,12 +35,13 @@ from postoffice.config import Config
 from postoffice.message.dsn import Action, DsnRecipient, build_dsn, should_notify
 from postoffice.message.envelope import Envelope, Recipient
 from postoffice.mta.delivery_policy import fairness_config, routing, throttle_config
+from postoffice.mta.mta_sts import MtaSts
 from postoffice.mta.routes import Route, RouteError, Router
 from postoffice.mta.session_cache import Parked, SessionCache
 from postoffice.mta.smtp_client import SmtpClient, Timeouts
 from postoffice.pipeline.intake import Intake
 from postoffice.pipeline.verp import ReturnPaths
-from postoffice.policy import fairness
+from postoffice.policy import fairness, mta_sts
 from postoffice.policy.pools import Source, choose_source, pool_for
 from postoffice.policy.retry import GiveUp, Outcome, next_attempt
 from postoffice.policy.routing import Routing, Smarthost
@@ -106,9 +107,11 @@ class DeliveryEngine:
         timeouts: Timeouts | None = None,
         rng: random.Random | None = None,
         verp: ReturnPaths | None = None,
+        mta_sts: MtaSts | None = None,
     ) -> None:
         self.config = config
         self._verp = verp
+        self._mta_sts = mta_sts
         self._run = run
         self._intake = intake
         self._router = router
@@ -259,6 +262,8 @@ class DeliveryEngine:
                        .max_connections for address in waits) if known else 1
         if self._in_flight[(pool, site)] >= sessions:
             return math.inf
+        if self._sessions.idle_sources(site):
+            return 0.0  # a parked session takes the batch: no new connection needed
         return min(waits.values()) if waits else 0.0
 
     def _waits(self, pool: str, site: str, priority: bool) -> dict[str, float]:
@@ -342,8 +347,18 @@ class DeliveryEngine:
         site = domain if self.throttle.config.has_row(domain) else route.site
         self._sites[domain] = site
         tls = self.config.tls_policy.get(domain, d.tls_policy)
-        return Destination(tuple((str(h.address), d.mx_port) for h in route.hops), site, tls,
-                           server_names=tuple(h.mx for h in route.hops))
+        hops = route.hops
+        if self._mta_sts is not None:
+            decision = mta_sts.apply(await self._mta_sts.policy(domain), route.hosts)
+            if decision.blocked:  # RFC 8461 5.1: never deliver to an MX the policy does not name
+                raise RouteError(domain, mta_sts.NO_MATCH_STATUS, f"MTA-STS: {decision.reason}")
+            if decision.mismatched:
+                log.warning("MTA-STS %s for %s: %s", decision.mode, domain, decision.reason)
+            if decision.tls is not None:  # enforce: only named MX hosts, certificates verified
+                hops = tuple(h for h in hops if h.mx in decision.hosts)
+                tls = decision.tls
+        return Destination(tuple((str(h.address), d.mx_port) for h in hops), site, tls,
+                           server_names=tuple(h.mx for h in hops))
 
     async def _session(
         self,

@@ -115,6 +115,7 @@ class ScriptedSmtp:
         *,
         scripts: Sequence[Script] = (),
         host: str = "127.0.0.1",
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.script = script or Script()
         self.scripts = list(scripts)
@@ -133,7 +134,8 @@ class ScriptedSmtp:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._tls: ssl.SSLContext | None = None
+        self._tls: ssl.SSLContext | None = tls_context
+        """The certificate offered at STARTTLS: given, or a self-signed one made at start."""
         self.cafile: str | None = None
         """The peer's self-signed certificate (trust it to test tls="verify")."""
 
@@ -144,7 +146,7 @@ class ScriptedSmtp:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> ScriptedSmtp:
-        if any(s.starttls for s in [self.script, *self.scripts]):
+        if self._tls is None and any(s.starttls for s in [self.script, *self.scripts]):
             self._make_certificate()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="scripted-smtp")

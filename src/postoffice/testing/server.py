@@ -44,6 +44,8 @@ class ServerProcess:
     domain: str = "example.test"
     config: dict[str, dict[str, object]] = field(default_factory=dict)
     """Settings written into postoffice.toml before start: {"smtp": {"max_recipients": 5}}."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment for the serving process (e.g. SSL_CERT_FILE: a test CA as trust store)."""
     process: subprocess.Popen[bytes] | None = None
     listeners: dict[str, dict[str, object]] = field(default_factory=dict)
 
@@ -74,7 +76,7 @@ class ServerProcess:
             [sys.executable, "-m", "postoffice", "serve", "--data", str(self.data)],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             start_new_session=True,  # its own process group: kill() takes every process down
         )
         log.close()
