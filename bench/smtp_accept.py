@@ -542,8 +542,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--size", type=int, default=10_240, help="message payload bytes (default 10240)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="postoffice [server] workers (default: number of CPUs)")
-    ap.add_argument("--delivery-processes", type=int, default=1,
-                    help="postoffice [delivery] processes for the relay case (default 1)")
+    ap.add_argument("--relay-workers", type=int, default=1,
+                    help="postoffice [server] workers for the relay case (default 1)")
+    ap.add_argument("--delivery-processes", type=int, default=2,
+                    help="postoffice [delivery] processes for the relay case (default 2)")
     ap.add_argument("--only", default="all",
                     help="comma-separated targets and parts: sink, postfix, postoffice (accept case), "
                          "relay-postfix, relay-postoffice, relay-postoffice-rsa, relay-postoffice-nodkim "
@@ -599,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report: Result = {
         "machine": machine(),
-        "params": {k: getattr(args, k) for k in ("messages", "sessions", "size", "workers", "delivery_processes", "rounds", "idle",
+        "params": {k: getattr(args, k) for k in ("messages", "sessions", "size", "workers", "relay_workers", "delivery_processes", "rounds", "idle",
                                                  "restart_messages", "restart_size")},
         "smtp_source": smtp_source_cmd(args, "HOST", 0)[:-1] + ["HOST:PORT"],
         "results": [],

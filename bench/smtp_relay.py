@@ -301,7 +301,7 @@ def bench_relay_postoffice(args: argparse.Namespace, work: Path, variant: str) -
     sink_port = free_port()
     acc.po(data, "init", "--domain", "example.test", "--ports", "any")
     toml = data / "postoffice.toml"
-    acc.set_toml_key(toml, "server", "workers", str(args.workers))
+    acc.set_toml_key(toml, "server", "workers", str(args.relay_workers))
     acc.set_toml_key(toml, "relay", "trusted_networks", '["127.0.0.0/8"]')
     acc.set_toml_key(toml, "delivery", "smarthost", f'"127.0.0.1:{sink_port}"')
     acc.set_toml_key(toml, "delivery", "processes", str(args.delivery_processes))
@@ -418,7 +418,8 @@ def bench_restart(args: argparse.Namespace, work: Path) -> Result:
     n = args.restart_messages
     acc.po(data, "init", "--domain", "example.test", "--ports", "any")
     toml = data / "postoffice.toml"
-    acc.set_toml_key(toml, "server", "workers", str(args.workers))
+    acc.set_toml_key(toml, "server", "workers", str(args.relay_workers))
+    acc.set_toml_key(toml, "delivery", "processes", str(args.delivery_processes))
     acc.set_toml_key(toml, "delivery", "smarthost", f'"127.0.0.1:{sink_port}"')
     acc.set_toml_key(toml, "delivery", "paused", "true")
     print(f"  filling the queue with {n} messages of {args.restart_size} B ...", flush=True)

@@ -284,3 +284,15 @@ def test_batches_to_the_same_place_reuse_one_session(server: ServerProcess, peer
     assert len(peer.sessions) == 1, [s.commands for s in peer.sessions]
     assert wait_for(lambda: peer.sessions[0].ended == "quit", 10), peer.sessions[0].ended
     assert [q["status"] for q in queue(server)] == ["delivered"] * 3
+
+
+def test_a_parked_session_the_peer_closed_is_not_used(server: ServerProcess, peer: ScriptedSmtp) -> None:
+    with server.submission("bob@example.test", PASSWORD) as client:
+        client.sendmail("bob@example.test", ["x@remote.example"], MESSAGE % b"first")
+        assert wait_for(lambda: len(peer.messages) == 1, 10)
+        peer.hang_up()  # while our session waits for the next batch
+        time.sleep(0.2)
+        client.sendmail("bob@example.test", ["x@remote.example"], MESSAGE % b"second")
+    assert wait_for(lambda: len(peer.messages) == 2, 10)
+    assert [(q["status"], q["attempts"]) for q in queue(server)] == [("delivered", 1)] * 2
+    assert len(peer.sessions) == 2

@@ -62,7 +62,7 @@ class SessionCache:
             parked = entries.pop()
             if parked.timer is not None:
                 parked.timer.cancel()
-            if parked.client.usable:
+            if parked.client.still_open():
                 if not entries:
                     del self._idle[key]
                 return parked

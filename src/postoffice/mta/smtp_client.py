@@ -354,6 +354,13 @@ class SmtpClient:
         """True while a transaction can start."""
         return self._conn.state is ClientState.READY and self._failure is None
 
+    def still_open(self) -> bool:
+        """After a pause: take in what the peer did meanwhile (hung up, sent a 421), then say
+        whether a transaction can start."""
+        if not self._lock.locked():
+            self._absorb_idle()
+        return self.usable
+
     @property
     def failure(self) -> SessionFailure | None:
         """Why the session failed or ended badly (None while fine, and after a clean QUIT)."""

@@ -201,6 +201,15 @@ class ScriptedSmtp:
         if self._server is not None:
             await self._server.wait_closed()
 
+    def hang_up(self) -> None:
+        """End every open session without a word (as a peer restarting does); keep listening."""
+        assert self._loop is not None
+        for task in list(self._tasks):
+            self._loop.call_soon_threadsafe(task.cancel)
+        deadline = time.monotonic() + 5
+        while self.open_sessions and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     # -- inspection ------------------------------------------------------------------------
 
     def wait_sessions(self, count: int, timeout: float = 5.0) -> list[Session]:
