@@ -40,6 +40,7 @@ from postoffice.mta.routes import Router
 from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.proto.smtp.server import ServerConfig
+from postoffice.server import logs
 from postoffice.server.http import HttpSession
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
 from postoffice.server.smtp import ListenerContext, SmtpSession
@@ -414,6 +415,7 @@ def _spawn(config: Config, bound: list[BoundListener], role: Role, wake: WakePip
         log.exception("%s failed", role.name)
         code = 1
     finally:
+        logs.flush()
         sys.stdout.flush()
         os._exit(code)
 

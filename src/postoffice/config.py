@@ -121,6 +121,8 @@ class DeliverySettings:
     """Look up and honour recipient domains' MTA-STS policies (RFC 8461)."""
     sandbox: bool = False
     """Capture every outbound message in a local mailbox instead of delivering it."""
+    sandbox_tenants: tuple[str, ...] = ()
+    """Capture these tenants' outbound mail instead of delivering it (sandbox per tenant)."""
     sandbox_unroutable: bool = False
     """Capture mail for destinations whose DNS gives no route, instead of retrying or bouncing
     it (a development machine without working DNS); `postoffice init --ports dev` turns it on."""

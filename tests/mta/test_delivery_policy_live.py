@@ -115,3 +115,19 @@ def test_pool_limit_for_a_site_bounds_concurrent_sessions(
                 queue(server)
     assert len(mx.sessions) == 6
     assert mx.most_open_sessions in most
+
+
+def test_sandbox_per_tenant_captures_only_that_tenants_mail(tmp_path: Path) -> None:
+    with ScriptedSmtp(Script()) as peer:
+        server = ServerProcess(tmp_path / "data", config={
+            "delivery": {"smarthost": hostport(peer), "sandbox_tenants": ["trial"]},
+        })
+        with server:
+            server.start()
+            seed(server.data, "trial", "bob@example.test", "trial tenant")
+            seed(server.data, "default", "bob@example.test", "paying tenant")
+            assert wait_for(lambda: [q["status"] for q in queue(server)] == ["delivered"] * 2), queue(server)
+            captured = json.loads(postoffice("mailbox", "ls", "postmaster@example.test", "--json",
+                                             data=server.data).stdout)
+    assert [e["subject"] for e in captured] == ["trial tenant"]
+    assert subjects(peer) == [b"paying tenant"]

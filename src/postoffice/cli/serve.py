@@ -27,12 +27,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     from postoffice import app
     from postoffice import config as cfg
+    from postoffice.server import logs
 
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logs.configure(getattr(logging, str(args.log_level).upper(), logging.INFO), sys.stderr)
     config = cfg.load(existing_data_dir(args))
 
     def ready(bound: list[app.BoundListener]) -> None:
@@ -47,9 +44,13 @@ def run(args: argparse.Namespace) -> int:
             print("Outbound delivery is paused ([delivery] paused = true): mail stays queued.")
         elif d.sandbox:
             print(f"Sandbox mode: outbound mail is captured in {capture}, nothing is sent.")
-        elif d.sandbox_unroutable:
-            print(f"Mail to domains without working DNS is captured in {capture} "
-                  "([delivery] sandbox_unroutable).")
+        else:
+            if d.sandbox_tenants:
+                print(f"Sandbox for tenants {', '.join(d.sandbox_tenants)}: their outbound mail "
+                      f"is captured in {capture}.")
+            if d.sandbox_unroutable:
+                print(f"Mail to domains without working DNS is captured in {capture} "
+                      "([delivery] sandbox_unroutable).")
         print(
             f"Log in as a mailbox address ({users}) with the password `postoffice init` or\n"
             "`postoffice user add` printed; `postoffice user passwd ADDRESS` sets a new one.\n"

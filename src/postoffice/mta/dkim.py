@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,7 @@ from postoffice.auth.dkim.keys import (
 )
 from postoffice.auth.dkim.sign import SigningKey, sign_many
 from postoffice.clock import Clock
+from postoffice.message.headers import field_values, header_end, mailbox_addresses, parse_fields
 
 Signer = Callable[[bytes, str], bytes]
 """(message, sender domain) -> the DKIM-Signature fields to prepend (b"" for none)."""
@@ -119,13 +121,36 @@ class Keyring:
         return out
 
     def signer(self, clock: Clock) -> Signer:
-        """A function signing a message for its sender domain (b"" when it has no keys)."""
+        """A function signing a message (b"" when no domain of it has keys): as the author's
+        domain (the From field) when it has keys, since that is the domain DMARC aligns with,
+        else as the envelope sender's domain."""
 
-        def sign_for(message: bytes, domain: str) -> bytes:
-            keys = self.active(domain) if domain else ()
-            if not keys:
-                return b""
-            return sign_many(message, keys, timestamp=int(clock.now()))
+        def sign_for(message: bytes, envelope_domain: str) -> bytes:
+            for domain in (author_domain(message), envelope_domain):
+                keys = self.active(domain) if domain else ()
+                if keys:
+                    return sign_many(message, keys, timestamp=int(clock.now()))
+            return b""
 
         return sign_for
+
+
+_SIMPLE_FROM = re.compile(r"(?:^|<)[^<>@\s\"]+@([A-Za-z0-9.-]+)>?\s*$")
+
+
+def author_domain(message: bytes) -> str | None:
+    """The domain of the single From mailbox, lowercased; None when there is no From field,
+    several, or several mailboxes in it."""
+    end = header_end(message)
+    values = field_values(parse_fields(message[: end if end > 0 else len(message)]), "From")
+    if len(values) != 1:
+        return None
+    value = values[0]
+    match = _SIMPLE_FROM.search(value)
+    if match is not None and value.count("@") == 1:
+        return match.group(1).lower().rstrip(".")
+    addresses = mailbox_addresses(value)
+    if not addresses or len(addresses) != 1:
+        return None
+    return addresses[0].rpartition("@")[2].lower().rstrip(".")
 

@@ -249,7 +249,7 @@ class DeliveryEngine:
         share of the connections."""
         if key.lane != TRANSACTIONAL and self._busy_bulk >= self._bulk_slots:
             return math.inf
-        if self.config.delivery.sandbox or self.routing.relays_tenant(key.tenant):
+        if self._sandboxed(key.tenant) or self.routing.relays_tenant(key.tenant):
             return 0.0
         known = key.destination in self._sites
         site = self._sites.get(key.destination, key.destination)
@@ -265,6 +265,10 @@ class DeliveryEngine:
         if self._sessions.idle_sources(site):
             return 0.0  # a parked session takes the batch: no new connection needed
         return min(waits.values()) if waits else 0.0
+
+    def _sandboxed(self, tenant: str) -> bool:
+        d = self.config.delivery
+        return d.sandbox or tenant in d.sandbox_tenants
 
     def _waits(self, pool: str, site: str, priority: bool) -> dict[str, float]:
         """Per source address of `pool`: 0.0 if it may open a session to `site` now, else
@@ -292,7 +296,7 @@ class DeliveryEngine:
             by_message[item.message_id].append(item)
         outcomes: list[DeliveryOutcome] = []
         try:
-            if self.config.delivery.sandbox:
+            if self._sandboxed(key.tenant):
                 for message_id, recipients in by_message.items():
                     outcomes += await self._capture(messages[message_id], recipients)
                 return
