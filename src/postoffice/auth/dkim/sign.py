@@ -161,7 +161,7 @@ def sign_many(
         tags.append(("h", h))
         tags.append(("bh", bh_b64))
         template = _render(tags)
-        data = signed + signature_field_for_hash(template, header_canon)
+        data = signed + _template_for_hash(template, header_canon)
         out.append(template + _fold_b(_sign_data(key.private_key, data)))
     return b"".join(out)
 
@@ -286,6 +286,15 @@ def _render(tags: Sequence[tuple[str, str]]) -> bytes:
     lines.append(line)
     lines.append(" b=")
     return "\r\n".join(lines).encode("ascii")
+
+
+def _template_for_hash(template: bytes, method: Canonicalization) -> bytes:
+    """`signature_field_for_hash` of a field `_render` made, without the general parsing: its
+    b= is already empty, and relaxed form only unfolds it (its values hold no spaces and it
+    folds with CRLF and one space)."""
+    if method == "relaxed":
+        return b"dkim-signature:" + template[15:].replace(b"\r\n", b"").lstrip(b" ")
+    return signature_field_for_hash(template, method)
 
 
 def _fold_b(signature: bytes) -> bytes:
