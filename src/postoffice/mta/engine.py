@@ -4,12 +4,14 @@ Theory of operation. The queue is counted per (tenant, lane, destination domain)
 weighted-fair scheduler (`policy.fairness`) picks which queue goes next, skipping destinations
 the throttle (`policy.throttle`) holds back. A pick claims a batch of that queue's items with a
 lease (so a crashed node's items come back) and starts one delivery task: find the route
-(smarthost, or MX via `mta.routes`), choose the source address from the IP pool
-(`policy.pools`), open one SMTP session and send each message of the batch over it with all of
-its recipients at that destination. Every recipient gets its own outcome; temporary failures
-are rescheduled by `policy.retry`, permanent ones (and expired ones) owe the sender a DSN,
-which the engine builds (`message.dsn`) and injects like any other message, from the null
-sender. In sandbox mode nothing leaves: each message is filed in the capture mailbox instead.
+(a smarthost by `policy.routing`, or MX via `mta.routes`, narrowed by the domain's MTA-STS
+policy), choose the source address from the IP pool (`policy.pools`), take the session the
+previous batch to that place left open (`mta.session_cache`) or open one, and send each
+message of the batch over it, DKIM-signed, with all of its recipients at that destination and
+a VERP return path. Every recipient gets its own outcome; temporary failures are rescheduled by
+`policy.retry`, permanent ones (and expired ones) owe the sender a DSN (`mta.notices`). In
+sandbox mode (global or per tenant) nothing leaves: each message is filed in the capture
+mailbox instead.
 
 Mechanism only: every decision is a call into policy/ with typed answers.
 """
@@ -32,10 +34,11 @@ from typing import Any
 from postoffice.auth.dkim.errors import DkimError
 from postoffice.clock import SYSTEM_CLOCK, Clock
 from postoffice.config import Config
-from postoffice.message.dsn import Action, DsnRecipient, build_dsn, should_notify
+from postoffice.message.dsn import Action, should_notify
 from postoffice.message.envelope import Envelope, Recipient
 from postoffice.mta.delivery_policy import fairness_config, routing, throttle_config
 from postoffice.mta.mta_sts import MtaSts
+from postoffice.mta.notices import Notices, messages_by_id, read_blob
 from postoffice.mta.routes import Route, RouteError, Router
 from postoffice.mta.session_cache import Parked, SessionCache
 from postoffice.mta.smtp_client import SmtpClient, Timeouts
@@ -134,6 +137,7 @@ class DeliveryEngine:
         self._tasks: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._sessions = SessionCache()
+        self.notices = Notices(config=config, run=run, intake=intake, clock=clock)
         self._notices_owed = True
         self._stopping = False
 
@@ -170,8 +174,8 @@ class DeliveryEngine:
                 if self._notices_owed or started >= notices_at:
                     self._notices_owed = False
                     notices_at = started + NOTICE_POLL
-                    await self._send_failure_notices()
-                    await self._send_delay_notices()
+                    await self.notices.send_failures()
+                    await self.notices.send_delays()
             except StorageError as exc:
                 log.error("delivery paused: %s", exc)
             self._wake.clear()
@@ -290,7 +294,7 @@ class DeliveryEngine:
         return _landing(flight, self._deliver_batch(key, items, flight))
 
     async def _deliver_batch(self, key: QueueKey, items: list[QueueItem], flight: _Flight) -> None:
-        messages = await self._run(_messages, sorted({i.message_id for i in items}))
+        messages = await self._run(messages_by_id, sorted({i.message_id for i in items}))
         by_message: dict[str, list[QueueItem]] = defaultdict(list)
         for item in items:
             by_message[item.message_id].append(item)
@@ -490,7 +494,7 @@ class DeliveryEngine:
     async def _content(self, message: StoredMessage, content: bytes | None = None) -> bytes:
         """The message as it goes out: stored content (read now unless given), signed."""
         if content is None:
-            content = await self._run(_read_blob, message.blob)
+            content = await self._run(read_blob, message.blob)
         assert content is not None
         if self._signer is not None:
             try:
@@ -534,69 +538,6 @@ class DeliveryEngine:
             text = f"{decision.status} {decision.text}; last error: {text}"
         notify = should_notify(Action.FAILED, item.notify, item.mail_from)
         return DeliveryOutcome(item.id, "failed", text, now, notify_failure=notify)
-
-    async def _send_failure_notices(self) -> None:
-        """DSNs for failed items that owe one, one notice per message."""
-        items: list[QueueItem] = await self._run(_owed, 200)
-        await self._notify_grouped(items, Action.FAILED, _clear_notice)
-
-    async def _send_delay_notices(self) -> None:
-        """"Still trying" DSNs where NOTIFY asked for DELAY, once per item."""
-        after = self.config.delivery.delay_notice_after
-        if after <= 0:
-            return
-        items: list[QueueItem] = await self._run(_owed_delays, self._clock.now() - after, 200)
-        await self._notify_grouped(items, Action.DELAYED, _delay_notified)
-
-    async def _notify_grouped(
-        self, items: list[QueueItem], action: Action, done: Callable[[Store, list[int]], None]
-    ) -> None:
-        """One notice per message for `items`, then `done` marks them told."""
-        if not items:
-            return
-        by_message: dict[str, list[QueueItem]] = defaultdict(list)
-        for item in items:
-            by_message[item.message_id].append(item)
-        messages = await self._run(_messages, list(by_message))
-        for message_id, told in by_message.items():
-            message = messages.get(message_id)
-            if message is not None and message.mail_from:
-                await self._notify(message, told, action)
-            await self._run(done, [i.id for i in told])
-
-    async def _notify(
-        self, message: StoredMessage, items: list[QueueItem], action: Action = Action.FAILED
-    ) -> None:
-        original: bytes = await self._run(_read_blob, message.blob)
-        now = self._clock.now()
-        lifetime = self.config.delivery.lifetime
-        recipients = [
-            DsnRecipient(
-                final_recipient=i.recipient, original_recipient=i.orcpt, action=action,
-                status=_status_of(i.last_error, temporary=action is Action.DELAYED),
-                diagnostic=i.last_error, last_attempt=i.last_attempt_at,
-                will_retry_until=i.created_at + lifetime if action is Action.DELAYED else None,
-            )
-            for i in items
-        ]
-        dsn = build_dsn(
-            reporting_mta=self.config.server.hostname, sender=message.mail_from,
-            recipients=recipients, original=original, arrival=message.received_at, now=now,
-            ret=message.ret, envid=message.envid, smtputf8=message.smtputf8,
-        )
-        local, relay = await self._intake.route_address(message.mail_from)
-        await self._intake.inject(dsn, mail_from="", local=local, relay=relay, source="dsn")
-
-
-def _status_of(error: str | None, temporary: bool = False) -> str:
-    """The enhanced status code in a recorded error ("550 5.1.1 ..." -> "5.1.1"), in the class
-    the notice needs: 4.x.x for a delay, 5.x.x for a failure (an expired 4.x.x becomes 5.x.x)."""
-    klass = "4" if temporary else "5"
-    for word in (error or "").split():
-        parts = word.split(".")
-        if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in ("4", "5"):
-            return klass + word[1:]
-    return f"{klass}.0.0"
 
 
 def _fair_key(key: QueueKey) -> fairness.QueueKey:
@@ -668,17 +609,8 @@ def _release(store: Store, owner: str) -> int:
     return store.release_leases(owner)
 
 
-def _messages(store: Store, ids: list[str]) -> dict[str, StoredMessage]:
-    found = {}
-    for message_id in ids:
-        message = store.get_message(message_id)
-        if message is not None:
-            found[message_id] = message
-    return found
 
 
-def _read_blob(store: Store, digest: str) -> bytes:
-    return store.blobs.read(digest)
 
 
 def capture_mailbox(store: Store, configured: str) -> str:
@@ -696,12 +628,8 @@ def _postpone(store: Store, ids: list[int], at: float) -> None:
     store.postpone(ids, at)
 
 
-def _owed_delays(store: Store, created_before: float, limit: int) -> list[QueueItem]:
-    return store.owed_delay_notices(created_before, limit)
 
 
-def _delay_notified(store: Store, ids: list[int]) -> None:
-    store.mark_delay_notified(ids)
 
 
 def _owners(store: Store) -> list[str]:
@@ -722,9 +650,4 @@ def _read_blobs(store: Store, digests: list[str]) -> dict[str, bytes]:
     return {digest: store.blobs.read(digest) for digest in dict.fromkeys(digests)}
 
 
-def _owed(store: Store, limit: int) -> list[QueueItem]:
-    return store.owed_failure_notices(limit)
 
-
-def _clear_notice(store: Store, ids: list[int]) -> None:
-    store.clear_failure_notice(ids)
