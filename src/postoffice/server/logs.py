@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from typing import TextIO
 
@@ -37,6 +38,9 @@ class BatchingHandler(logging.Handler):
         self._start_flusher()
 
     def _run(self) -> None:
+        # Signals go to the main thread: one arriving here before the server has installed
+        # its handlers would take the default action (SIGTERM: die without a clean stop).
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
         wake = self._wake
         while True:
             wake.wait(self.interval)
