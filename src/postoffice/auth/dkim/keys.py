@@ -39,12 +39,14 @@ from postoffice.auth.dkim.tags import parse_tag_list, remove_whitespace
 __all__ = [
     "ALGORITHMS",
     "Algorithm",
+    "KeyRecord",
     "PrivateKey",
     "PublicKey",
     "SelectorName",
     "generate_key",
     "key_algorithm",
     "load_private_key",
+    "parse_key_record",
     "parse_selector",
     "private_key_pem",
     "public_key_from_record",
@@ -137,32 +139,105 @@ def public_key_record(key: PrivateKey | PublicKey, *, testing: bool = False) -> 
     return f"v=DKIM1; k={k};{' t=y;' if testing else ''} p={p}"
 
 
-def public_key_from_record(record: str | bytes) -> PublicKey:
-    """The public key of a DKIM key record (``k=`` and ``p=`` only; the policy tags ``h=``,
-    ``s=``, ``t=`` are for the verifier to judge). Raises :class:`DkimError` if unusable."""
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A DKIM key record (RFC 6376 3.6.1), as published at ``<selector>._domainkey.<domain>``."""
+
+    key_type: str
+    """``k=``: ``rsa`` (the default) or ``ed25519``."""
+    public_key: PublicKey | None
+    """The key from ``p=``; None when ``p=`` is empty: the key has been revoked."""
+    hashes: frozenset[str] | None = None
+    """``h=``: the hash algorithms the key may be used with (``sha256``, ...); None: any."""
+    services: frozenset[str] = frozenset({"*"})
+    """``s=``: the service types the key is for (``email``, ``*``, ...)."""
+    flags: frozenset[str] = frozenset()
+    """``t=``: ``y`` (the domain is testing DKIM), ``s`` (``i=`` must be exactly ``d=``), ..."""
+
+    @property
+    def revoked(self) -> bool:
+        """True when ``p=`` is empty."""
+        return self.public_key is None
+
+    @property
+    def testing(self) -> bool:
+        """``t=y``: failures must not be treated differently from unsigned mail."""
+        return "y" in self.flags
+
+    @property
+    def strict(self) -> bool:
+        """``t=s``: the domain of ``i=`` must be ``d=`` itself, not a subdomain."""
+        return "s" in self.flags
+
+    @property
+    def bits(self) -> int | None:
+        """The RSA modulus size; None for other keys."""
+        return self.public_key.key_size if isinstance(self.public_key, rsa.RSAPublicKey) else None
+
+    def allows_hash(self, hash_name: str) -> bool:
+        """True when ``h=`` is absent or lists ``hash_name``."""
+        return self.hashes is None or hash_name in self.hashes
+
+    @property
+    def for_email(self) -> bool:
+        """True when ``s=`` includes ``email`` or ``*``."""
+        return bool(self.services & {"email", "*"})
+
+
+def _colon_list(value: str) -> frozenset[str]:
+    return frozenset(item for item in remove_whitespace(value).split(":") if item)
+
+
+def parse_key_record(record: str | bytes) -> KeyRecord:
+    """Read a DKIM key record. Raises :class:`DkimError` for a record that is not one, or that
+    is malformed: a tag-list error, ``v=`` other than ``DKIM1`` or not first, an unknown ``k=``,
+    a ``p=`` that is not base64 or not a key of that type. Unknown tags are ignored."""
     tags = parse_tag_list(record)
-    if tags.get("v", "DKIM1") != "DKIM1":
-        raise DkimError(f"DKIM key record has v={tags['v']}")
-    k = tags.get("k", "rsa")
-    p = remove_whitespace(tags.get("p", ""))
-    if not p:
-        raise DkimError("DKIM key record has no public key (revoked)")
+    if "v" in tags:
+        if tags["v"] != "DKIM1":
+            raise DkimError(f"DKIM key record has v={tags['v']}")
+        if next(iter(tags)) != "v":
+            raise DkimError("DKIM key record has v= after other tags")
+    key_type = tags.get("k", "rsa")
+    if key_type not in ("rsa", "ed25519"):
+        raise DkimError(f"DKIM key record has unknown key type k={key_type}")
+    if "p" not in tags:
+        raise DkimError("DKIM key record has no p= tag")
+    p = remove_whitespace(tags["p"])
+    public_key = _public_key(key_type, p) if p else None
+    return KeyRecord(
+        key_type=key_type,
+        public_key=public_key,
+        hashes=_colon_list(tags["h"]) if "h" in tags else None,
+        services=_colon_list(tags["s"]) if "s" in tags else frozenset({"*"}),
+        flags=_colon_list(tags.get("t", "")),
+    )
+
+
+def _public_key(key_type: str, p: str) -> PublicKey:
     try:
         data = base64.b64decode(p, validate=True)
     except binascii.Error:
         raise DkimError("DKIM key record p= is not base64") from None
     try:
-        if k == "ed25519":
+        if key_type == "ed25519":
             return ed25519.Ed25519PublicKey.from_public_bytes(data)
-        if k == "rsa":
-            # SubjectPublicKeyInfo, or the bare PKCS#1 RSAPublicKey some publish (both load).
-            key = serialization.load_der_public_key(data)
-            if isinstance(key, rsa.RSAPublicKey):
-                return key
-            raise DkimError("DKIM key record k=rsa does not hold an RSA key")
+        # SubjectPublicKeyInfo, or the bare PKCS#1 RSAPublicKey some publish (both load).
+        key = serialization.load_der_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise DkimError(f"DKIM key record p= is not a valid {k} key: {exc}") from None
-    raise DkimError(f"DKIM key record has unknown key type k={k}")
+        raise DkimError(f"DKIM key record p= is not a valid {key_type} key: {exc}") from None
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise DkimError("DKIM key record k=rsa does not hold an RSA key")
+    return key
+
+
+def public_key_from_record(record: str | bytes) -> PublicKey:
+    """The public key of a DKIM key record (see :func:`parse_key_record`; the policy tags ``h=``,
+    ``s=``, ``t=`` are for the verifier to judge). Raises :class:`DkimError` if unusable."""
+    key = parse_key_record(record).public_key
+    if key is None:
+        raise DkimError("DKIM key record has no public key (revoked)")
+    return key
 
 
 def record_name(selector: str, domain: str) -> str:
