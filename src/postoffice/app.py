@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import ctypes
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
 from postoffice.errors import PostofficeError
 from postoffice.mta import verp_keys
+from postoffice.mta.delivery_policy import publish_settings
 from postoffice.mta.dkim import Keyring
 from postoffice.mta.dns import Resolver, ResolverConfig
 from postoffice.mta.engine import DeliveryEngine, capture_mailbox
@@ -39,9 +41,10 @@ from postoffice.mta.mta_sts import MtaSts
 from postoffice.mta.routes import Router
 from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.pipeline.verp import ReturnPaths
+from postoffice.policy import published
 from postoffice.proto.smtp.server import ServerConfig
 from postoffice.server import logs
-from postoffice.server.http import HttpSession
+from postoffice.server.http import HttpContext, HttpSession
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
 from postoffice.server.smtp import ListenerContext, SmtpSession
 from postoffice.server.tls import server_context
@@ -235,7 +238,9 @@ class Worker:
         for b in self.bound:
             sock = b.sockets[self.index]
             if b.name == "http":
-                server = await loop.create_server(HttpSession, sock=sock)
+                http = HttpContext(directory.is_local_domain, published.mta_sts_policy(
+                    publish_settings(config, "")))
+                server = await loop.create_server(functools.partial(HttpSession, http), sock=sock)
             elif b.name in SMTP_LISTENERS:
                 implicit = b.name == "submissions"
                 if implicit and tls_context is None:

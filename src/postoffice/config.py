@@ -163,6 +163,25 @@ class RelaySettings:
 
 
 @dataclass(frozen=True)
+class PublishSettings:
+    """What `postoffice domain dns` tells senders' domains to publish, and what the HTTP
+    listener serves for them (the MTA-STS policy)."""
+
+    mx: tuple[str, ...] = ()
+    """MX host names of the local domains; empty = [server] hostname."""
+    spf: str = "~all"
+    """How the SPF record ends: "~all" (softfail, the safe start) or "-all"."""
+    dmarc_policy: str = "none"
+    """p= of the suggested DMARC record: none (monitor first), quarantine or reject."""
+    report_mailbox: str = ""
+    """Where DMARC and TLS reports go (rua); empty = postmaster@<the domain>."""
+    mta_sts_mode: str = "testing"
+    """Mode of the MTA-STS policy served for local domains: none, testing or enforce."""
+    mta_sts_max_age: int = 604800
+    """max_age of the MTA-STS policy, seconds."""
+
+
+@dataclass(frozen=True)
 class LimitSettings:
     """One row of destination limits: `[throttle.default]`, `[throttle.sites.SITE]` or
     `[pools.NAME.limits.SITE]`. An omitted key keeps the value of the row this one overrides
@@ -259,6 +278,7 @@ class Config:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     lanes: LaneSettings = field(default_factory=LaneSettings)
     pools: dict[str, PoolSettings] = field(default_factory=dict)
@@ -467,6 +487,14 @@ def _validate(settings: Any, section: str) -> None:
             raise ConfigError(f"[{section}] messages_per_connection and max_connections must be >= 1")
         if not 0 <= settings.processes <= 64:
             raise ConfigError(f"[{section}] processes: must be 0 (in the first worker) to 64")
+    if isinstance(settings, PublishSettings):
+        choices = {"spf": ("~all", "-all"), "dmarc_policy": ("none", "quarantine", "reject"),
+                   "mta_sts_mode": ("none", "testing", "enforce")}
+        for key, allowed in choices.items():
+            if getattr(settings, key) not in allowed:
+                raise ConfigError(f"[{section}] {key}: expected one of {', '.join(allowed)}")
+        if not 0 <= settings.mta_sts_max_age <= 31557600:
+            raise ConfigError(f"[{section}] mta_sts_max_age: 0 to 31557600 seconds")
     if isinstance(settings, RelaySettings):
         for network in settings.trusted_networks:
             try:

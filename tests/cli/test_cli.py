@@ -154,13 +154,34 @@ def test_queue_operations(data: Path) -> None:
     assert missing.returncode == 1 and "no queue item 424242" in missing.stderr
 
 
+def test_domain_dns_lists_every_record_a_sending_domain_publishes(data: Path) -> None:
+    records = json.loads(postoffice("domain", "dns", "example.test", "--json", data=data).stdout)
+    by_name = {(r["type"], r["name"]): r["value"] for r in records}
+    assert by_name[("TXT", "example.test")] == "v=spf1 mx ~all"
+    assert by_name[("TXT", "_dmarc.example.test")].startswith("v=DMARC1; p=none; rua=mailto:postmaster@example.test")
+    assert by_name[("TXT", "_smtp._tls.example.test")] == "v=TLSRPTv1; rua=mailto:postmaster@example.test"
+    assert by_name[("CNAME", "mta-sts.example.test")] == "mail.example.test."
+    sts_id = by_name[("TXT", "_mta-sts.example.test")]
+    policy = by_name[("HTTPS", "https://mta-sts.example.test/.well-known/mta-sts.txt")]
+    assert policy == "version: STSv1\r\nmode: testing\r\nmx: mail.example.test\r\nmax_age: 604800\r\n"
+    # A pool for the domain puts its addresses in SPF; a new policy gets a new id.
+    toml = data / "postoffice.toml"
+    toml.write_text(toml.read_text().replace("mta_sts_mode = \"testing\"", "mta_sts_mode = \"enforce\"")
+                    + '\n[pools.brand]\naddresses = ["192.0.2.7", "2001:db8::7"]\ndomains = ["example.test"]\n')
+    after = {(r["type"], r["name"]): r["value"]
+             for r in json.loads(postoffice("domain", "dns", "example.test", "--json", data=data).stdout)}
+    assert after[("TXT", "example.test")] == "v=spf1 mx ip4:192.0.2.7 ip6:2001:db8::7 ~all"
+    assert "mode: enforce" in after[("HTTPS", "https://mta-sts.example.test/.well-known/mta-sts.txt")]
+    assert after[("TXT", "_mta-sts.example.test")] != sts_id
+
+
 def test_domain_dns_and_dkim_rotate(data: Path) -> None:
     keys = sorted((data / "dkim" / "example.test").glob("*.pem"))
     assert len(keys) == 2 and all(k.stat().st_mode & 0o077 == 0 for k in keys)
     records = json.loads(postoffice("domain", "dns", "example.test", "--json", data=data).stdout)
     assert records[0] == {"type": "MX", "name": "example.test", "value": "10 mail.example.test."}
-    dkim = [r for r in records if r["type"] == "TXT"]
-    assert len(dkim) == 2 and all(r["name"].endswith("._domainkey.example.test") for r in dkim)
+    dkim = [r for r in records if r["name"].endswith("._domainkey.example.test")]
+    assert len(dkim) == 2 and all(r["type"] == "TXT" for r in dkim)
     assert {r["value"].split("; ")[1] for r in dkim} == {"k=rsa", "k=ed25519"}
     text = postoffice("domain", "dns", "example.test", data=data).stdout
     assert "._domainkey.example.test. IN TXT" in text and "example.test. IN MX 10 mail.example.test." in text
@@ -168,7 +189,7 @@ def test_domain_dns_and_dkim_rotate(data: Path) -> None:
     out = postoffice("dkim", "rotate", "example.test", data=data).stdout
     assert "new DKIM selectors" in out
     after = json.loads(postoffice("domain", "dns", "example.test", "--json", data=data).stdout)
-    assert len([r for r in after if r["type"] == "TXT"]) == 4  # old keys stay published
+    assert len([r for r in after if "._domainkey." in r["name"]]) == 4  # old keys stay published
     added = postoffice("domain", "add", "other.example", data=data).stdout
     assert "DKIM selectors" in added and len(list((data / "dkim" / "other.example").glob("*.pem"))) == 2
     bad = postoffice("domain", "dns", "nowhere.example", data=data, check=False)

@@ -345,7 +345,7 @@ def _resinfo(scan: _Scanner, method: str) -> MethodResult:
         properties.append(Property(name, prop, scan.value(loose=True)))
         scan.cfws()
     return MethodResult(method, result, reason, tuple(properties),
-                        " ".join(comments) or None, version)
+                        " ".join(comments) if comments else None, version)
 
 
 # --------------------------------------------------------------------------- removal

@@ -16,7 +16,10 @@ from postoffice.cli.common import (
     store_for,
 )
 from postoffice.errors import UsageError
-from postoffice.mta.dkim import DnsRecord, Keyring
+from postoffice.mta.delivery_policy import publish_settings
+from postoffice.mta.dkim import Keyring
+from postoffice.policy import published
+from postoffice.policy.published import Record
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -64,14 +67,23 @@ def dns_records(args: argparse.Namespace) -> int:
     with store_for(args) as store:
         if not store.is_local_domain(name):
             raise UsageError(f"{name} is not a local domain")
-    hostname = cfg.load(data).server.hostname
-    records = [DnsRecord("MX", name, f"10 {hostname}.")] + Keyring(data).records(name)
+    config = cfg.load(data)
+    publish = publish_settings(config, name)
+    dkim = [Record(r.type, r.name, r.value) for r in Keyring(data).records(name)]
+    records = published.records(name, publish, dkim)
+    policy_url = f"https://mta-sts.{name}{published.MTA_STS_PATH}"
+    policy = published.mta_sts_policy(publish)
     if args.json:
-        print_json([{"type": r.type, "name": r.name, "value": r.value} for r in records])
+        print_json([{"type": r.type, "name": r.name, "value": r.value} for r in records]
+                   + [{"type": "HTTPS", "name": policy_url, "value": policy}])
     else:
         for r in records:
             value = zone_file_value(r.value) if r.type == "TXT" else r.value
             print(f"{r.name}. IN {r.type} {value}")
+        print(f"\n; MTA-STS policy, served by the http listener for mta-sts.{name} (put HTTPS with a"
+              f"\n; valid certificate in front of it) at {policy_url}:")
+        for line in policy.splitlines():
+            print(f";   {line}")
     return 0
 
 

@@ -1,7 +1,8 @@
 """The delivery engine's policy settings, built from the configuration.
 
 policy/ decides from plain values; this is where `[throttle]`, `[pools.NAME.limits]`,
-`[smarthosts.NAME]`, `[delivery] smarthost`, `[delivery] processes` and `[lanes]` become them.
+`[smarthosts.NAME]`, `[delivery] smarthost`, `[delivery] processes`, `[lanes]` and
+`[publish]` become them.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from postoffice.config import Config, LimitSettings, parse_hostport
+from postoffice.policy import published
 from postoffice.policy.fairness import DEFAULT_FAIRNESS_CONFIG, FairnessConfig
+from postoffice.policy.pools import pool_for
 from postoffice.policy.routing import Routing, Smarthost
 from postoffice.policy.throttle import (
     DEFAULT_LIMITS,
@@ -95,3 +98,15 @@ def _smarthost(name: str, hostport: str, auth: str, tls: str) -> Smarthost:
     host, port = parse_hostport(hostport, where)
     user, _, password = auth.partition(":")
     return Smarthost(name, host, port, tls, (user, password) if auth else None)
+
+
+def publish_settings(config: Config, domain: str) -> published.Publish:
+    """What `domain` publishes (`[publish]`, and the IP pool its mail leaves from)."""
+    p = config.publish
+    pool = pool_for(config.pools, "default", domain)
+    addresses = tuple(a.address for a in config.pools[pool].addresses) if pool else ()
+    return published.Publish(
+        mx=p.mx or (config.server.hostname,), sending_addresses=addresses, spf_all=p.spf,
+        dmarc_policy=p.dmarc_policy, report_mailbox=p.report_mailbox,
+        mta_sts_mode=p.mta_sts_mode, mta_sts_max_age=p.mta_sts_max_age,
+    )

@@ -3,8 +3,8 @@
 * Body hashes: every DKIM-Signature of every vector message has its bh= reproduced by our
   canonicalisation (dkimpy-testdata, mimekit-testdata/dkim, stalwart-mail-auth/dkim).
 * Header hashes: every signature whose public key the vectors give checks out against the header
-  data our canonicalisation builds (a minimal verification: crypto only, no policy; the verifier
-  proper is issue 4's).
+  data our canonicalisation builds (crypto only, no policy; the verifier itself runs on these
+  vectors in test_dkim_verify_conformance.py).
 * Signing: where the vectors give the private key (RFC 8463's keys, dkimpy's test.private), our
   signer reproduces the published b= exactly (RSA PKCS#1 v1.5 and Ed25519 are deterministic).
 * dkimpy's own round trips with its keys: sign with each key file, verify with dkimpy.

@@ -30,12 +30,12 @@ from postoffice.auth.dkim.canonical import (
 )
 from postoffice.auth.dkim.keys import (
     PrivateKey,
-    load_private_key,
     parse_key_record,
     public_key_record,
     record_name,
 )
 from postoffice.auth.dkim.tags import parse_tag_list
+from postoffice.auth.dkim.verify import DEFAULT_POLICY
 from postoffice.auth.dns import DnsQuery, RRType, ZoneData, run_sync
 from postoffice.testing.peers import peers_required
 
@@ -91,7 +91,7 @@ def zone_for(key: PrivateKey, selector: str = "s1", domain: str = "example.org",
     return {record_name(selector, domain): [{"TXT": record if record is not None else public_key_record(key)}]}
 
 
-def check(message: bytes, zone: Mapping[str, object], *, now: int = NOW, policy: VerifyPolicy = VerifyPolicy()) -> list[DkimResult]:
+def check(message: bytes, zone: Mapping[str, object], *, now: int = NOW, policy: VerifyPolicy = DEFAULT_POLICY) -> list[DkimResult]:
     return run_sync(verify(message, now=now, policy=policy), zone)  # type: ignore[arg-type]
 
 
