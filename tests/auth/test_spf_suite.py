@@ -17,7 +17,12 @@ from typing import Any
 import pytest
 
 from postoffice.auth.dns import Zone, run_sync
-from postoffice.auth.spf import SpfVerdict, check_mail_from, default_explanation, received_spf_header
+from postoffice.auth.spf import (
+    SpfVerdict,
+    check_mail_from,
+    default_explanation,
+    received_spf_header,
+)
 from postoffice.auth.zonedata import zone_from_suite_data
 
 yaml = pytest.importorskip("yaml", reason="needs PyYAML (test dependency) to read the suites")

@@ -48,8 +48,8 @@ name to a list of entries, each a one-key mapping ``{TYPE: value}``::
 
 Types: ``A``, ``AAAA``, ``MX``, ``TXT``, ``PTR``, ``CNAME``. A TXT value given as ``str`` is
 encoded as UTF-8, ``bytes`` are taken as they are. Names absent from the data (and without names
-below them) are NXDOMAIN; names present without records of the asked type are NODATA. Test-suite
-conventions beyond this (the suite's ``SPF`` type, ``TXT: NONE``) are the suite driver's to map.
+below them) are NXDOMAIN; names present without records of the asked type are NODATA. The RFC 7208
+suite's own conventions (its ``SPF`` type, ``TXT: NONE``) are mapped by ``auth/zonedata.py``.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from postoffice.auth.dkim import (
     DkimError,
@@ -34,6 +36,7 @@ from postoffice.auth.dkim.keys import (
     public_key_record,
     record_name,
 )
+from postoffice.auth.dkim.signature import parse_signature
 from postoffice.auth.dkim.tags import parse_tag_list
 from postoffice.auth.dkim.verify import DEFAULT_POLICY
 from postoffice.auth.dns import DnsQuery, RRType, ZoneData, run_sync
@@ -401,3 +404,34 @@ def test_parse_key_record() -> None:
     assert revoked.revoked and revoked.key_type == "rsa" and revoked.services == frozenset({"*"})
     with pytest.raises(DkimError, match="duplicated"):
         parse_key_record("v=DKIM1; p=; p=")
+
+
+# --- robustness: whatever a field holds, the verifier gives a result --------------------------
+
+TAG_TEXT = st.lists(
+    st.sampled_from(["v=1", "a=rsa-sha256", "a=ed25519-sha256", "d=example.org", "s=s1", "h=from", "bh=AAAA",
+                     "b=AAAA", "c=relaxed", "i=@example.org", "l=5", "t=1", "x=2", "q=dns/txt", ";", "=", " ",
+                     "\r\n ", "\u0661", "\xff", "d=\u00fc.example", "i=\u00e9@\u00fc.example", "s=a..b"]),
+    max_size=12,
+).map(";".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TAG_TEXT)
+def test_any_signature_field_gets_a_result(value: str) -> None:
+    try:
+        parse_signature(value, "dkim")
+    except DkimError:
+        pass
+    message = b"DKIM-Signature: " + value.encode("utf-8") + b"\r\n" + MESSAGE
+    (result,) = check(message, {"s1._domainkey.example.org": [{"TXT": "v=DKIM1; p="}]})
+    assert result.status is not DkimStatus.PASS
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_key_record_is_read_or_refused(record: str) -> None:
+    try:
+        parse_key_record(record)
+    except DkimError:
+        pass

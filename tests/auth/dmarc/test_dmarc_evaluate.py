@@ -162,6 +162,11 @@ def test_records_that_do_not_settle_a_policy() -> None:
     assert (nothing.result, nothing.disposition, nothing.record) == (DmarcStatus.NONE, Policy.NONE, None)
 
 
+def test_an_empty_author_domain_is_a_caller_error() -> None:
+    with pytest.raises(ValueError):
+        dmarc(" . ")
+
+
 def test_pct_sampling_weakens_unselected_messages() -> None:
     assert dmarc("pct.example", sample=lambda: 0.29).disposition is Policy.REJECT
     weakened = dmarc("pct.example", sample=lambda: 0.30)

@@ -9,25 +9,36 @@ spelling) and a one-line reason. The order a verifier takes them in:
    :class:`BodyHashes`: several signatures over one body canonicalise it once);
 4. :func:`check_signature`: ``b=`` over the header data, with that key.
 
+:func:`check_message` is steps 3 and 4 for the signatures that cover a message (DKIM-Signature,
+ARC-Message-Signature); an ARC-Seal signs other data and calls :func:`check_signature` itself.
+
 What each refusal means:
 
 * ``temperror``: the key could not be fetched for now (SERVFAIL, timeout);
 * ``permerror``: no key record, or one that is malformed, revoked, or not for this signature
   (``k=``, ``h=``, ``s=`` exclude it);
 * ``fail``: the signature was checked and is not valid: expired, dated in the future, body hash
-  or signature mismatch, ``l=`` longer than the body, an RSA key under 1024 bits (RFC 8301).
+  or signature mismatch, ``l=`` longer than the body, an RSA key under 1024 bits (RFC 8301);
+* ``policy``: ``l=`` leaves part of the body unsigned, and the caller does not accept that.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from enum import StrEnum
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
-from postoffice.auth.dkim.canonical import BodyHash, Canonicalization, body_hash
+from postoffice.auth.dkim.canonical import (
+    BodyHash,
+    Canonicalization,
+    HeaderField,
+    body_hash,
+    header_hash_input,
+)
 from postoffice.auth.dkim.errors import DkimError
 from postoffice.auth.dkim.keys import MIN_RSA_BITS, KeyRecord, parse_key_record
 from postoffice.auth.dkim.signature import Signature
@@ -38,6 +49,7 @@ __all__ = [
     "DkimStatus",
     "Refusal",
     "check_body",
+    "check_message",
     "check_signature",
     "check_times",
     "usable_key",
@@ -147,3 +159,21 @@ def check_signature(key: KeyRecord, signature: Signature, data: bytes) -> None:
             raise Refusal(DkimStatus.PERMERROR, "unusable key")
     except InvalidSignature:
         raise Refusal(DkimStatus.FAIL, "signature did not verify") from None
+
+
+def check_message(
+    key: KeyRecord,
+    signature: Signature,
+    field: HeaderField,
+    fields: Sequence[HeaderField],
+    bodies: BodyHashes,
+    *,
+    allow_partial_body: bool,
+) -> None:
+    """The body hash, then ``b=`` of a signature ``field`` over the message's ``fields``."""
+    hashed = check_body(signature, bodies)
+    if hashed.hashed_length < hashed.canonical_length and not allow_partial_body:
+        unsigned = hashed.canonical_length - hashed.hashed_length
+        raise Refusal(DkimStatus.POLICY, f"l= leaves {unsigned} octets of the body unsigned")
+    data = header_hash_input(fields, signature.headers, field.raw, signature.canonicalization[0])
+    check_signature(key, signature, data)

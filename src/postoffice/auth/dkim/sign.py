@@ -44,6 +44,7 @@ __all__ = [
     "DEFAULT_OVERSIGNED",
     "SigningKey",
     "sign",
+    "sign_data",
     "sign_many",
     "signature_value",
 ]
@@ -162,7 +163,7 @@ def sign_many(
         tags.append(("bh", bh_b64))
         template = _render(tags)
         data = signed + _template_for_hash(template, header_canon)
-        out.append(template + _fold_b(_sign_data(key.private_key, data)))
+        out.append(template + _fold_b(sign_data(key.private_key, data)))
     return b"".join(out)
 
 
@@ -179,10 +180,11 @@ def signature_value(message: bytes, signature_field: bytes, private_key: Private
     fields, _ = split_message(message)
     names = tags.get("h", "").split(":")
     data = header_hash_input(fields, names, signature_field, header_canon)
-    return base64.b64encode(_sign_data(private_key, data)).decode("ascii")
+    return base64.b64encode(sign_data(private_key, data)).decode("ascii")
 
 
-def _sign_data(private_key: PrivateKey, data: bytes) -> bytes:
+def sign_data(private_key: PrivateKey, data: bytes) -> bytes:
+    """The raw signature (``b=`` before base64) of the header hash input ``data``."""
     if isinstance(private_key, rsa.RSAPrivateKey):
         if private_key.key_size < MIN_RSA_BITS:
             raise DkimError(f"RSA key of {private_key.key_size} bits is too short for DKIM")

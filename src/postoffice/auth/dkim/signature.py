@@ -42,6 +42,8 @@ __all__ = [
     "Signature",
     "SignatureKind",
     "a_label",
+    "is_valid_name",
+    "parse_instance",
     "parse_signature",
 ]
 
@@ -65,8 +67,8 @@ _ALGORITHMS: dict[SignatureKind, frozenset[str]] = {
 }
 _LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _NAME = re.compile(rf"{_LABEL}(?:\.{_LABEL})*\Z")
-_DIGITS = {"t": re.compile(r"\d{1,12}\Z"), "x": re.compile(r"\d{1,12}\Z"), "l": re.compile(r"\d{1,76}\Z")}
-_INSTANCE = re.compile(r"\d{1,2}\Z")
+_DIGITS = {"t": re.compile(r"[0-9]{1,12}\Z"), "x": re.compile(r"[0-9]{1,12}\Z"), "l": re.compile(r"[0-9]{1,76}\Z")}
+_INSTANCE = re.compile(r"[0-9]{1,2}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,7 @@ def parse_signature(value: str | bytes, kind: SignatureKind) -> Signature:
     b64, signature = _base64(tags, "b")
     domain, selector = tags["d"], tags["s"]
     for tag, name in (("d", domain), ("s", selector)):
-        if not _valid_name(name):
+        if not is_valid_name(name):
             raise DkimError(f"invalid {tag}={name}")
     timestamp, expiry = _number(tags, "t"), _number(tags, "x")
     if timestamp is not None and expiry is not None and expiry <= timestamp:
@@ -148,7 +150,7 @@ def parse_signature(value: str | bytes, kind: SignatureKind) -> Signature:
         if cv not in ("none", "pass", "fail"):
             raise DkimError(f"invalid cv={cv}")
         return Signature(kind, algorithm, signature, b64, b"", ("relaxed", "relaxed"), domain,
-                         selector, instance=_instance(tags["i"]), timestamp=timestamp,
+                         selector, instance=parse_instance(tags["i"]), timestamp=timestamp,
                          expiry=expiry, cv=cv)
     canonicalization = parse_canonicalization(tags.get("c"))
     headers = tuple(name.strip(" \t\r\n") for name in tags["h"].split(":"))
@@ -164,7 +166,7 @@ def parse_signature(value: str | bytes, kind: SignatureKind) -> Signature:
         if "dns/txt" not in methods:
             raise DkimError(f"unsupported query method q={tags['q']}")
     else:
-        instance = _instance(tags["i"])
+        instance = parse_instance(tags["i"])
     return Signature(kind, algorithm, signature, b64, _base64(tags, "bh")[1], canonicalization,
                      domain, selector, headers, identity, instance, timestamp, expiry,
                      _number(tags, "l"))
@@ -188,7 +190,8 @@ def _number(tags: dict[str, str], tag: str) -> int | None:
     return int(tags[tag])
 
 
-def _instance(value: str) -> int:
+def parse_instance(value: str) -> int:
+    """An ARC instance number (``i=``): 1 to 50, at most two digits. Raises :class:`DkimError`."""
     if not _INSTANCE.match(value) or not 1 <= int(value) <= ARC_MAX_INSTANCE:
         raise DkimError(f"invalid instance i={value}")
     return int(value)
@@ -200,7 +203,7 @@ def _identity(value: str | None, domain: str) -> str:
         return "@" + domain
     identity = qp_decode(value)
     _, at, host = identity.rpartition("@")
-    if not at or not _valid_name(host):
+    if not at or not is_valid_name(host):
         raise DkimError(f"invalid identity i={value}")
     host_l, domain_l = a_label(host).lower(), a_label(domain).lower()
     if host_l != domain_l and not host_l.endswith("." + domain_l):
@@ -218,7 +221,9 @@ def a_label(name: str) -> str:
         raise DkimError(f"invalid domain name {name!r}") from None
 
 
-def _valid_name(name: str) -> bool:
+def is_valid_name(name: str) -> bool:
+    """True for a syntactically valid domain name or selector (labels of letters, digits, ``-``
+    and ``_``; internationalised labels allowed)."""
     try:
         ascii_name = a_label(name)
     except DkimError:

@@ -18,10 +18,11 @@ costs no DNS query if refused before step 4):
 4. the key record, fetched for all remaining signatures in one batch, judged for the signature
    (``k=``, ``h=``, ``s=``, revoked). It comes before the body so that every checked signature's
    result says whether its domain is testing (``t=y``) and how long its key is;
-5. the body hash; one whose ``l=`` leaves part of the body unsigned is refused unless
-   :attr:`VerifyPolicy.allow_partial_body` (anyone could have appended that part);
-6. ``t=s``: ``i=`` must be in ``d=`` itself; then ``b=`` over the header data built by the
-   canonicalisation the signer shares (RSA keys under 1024 bits fail here).
+5. ``t=s``: ``i=`` must be in ``d=`` itself;
+6. the body hash; one whose ``l=`` leaves part of the body unsigned is refused unless
+   :attr:`VerifyPolicy.allow_partial_body` (anyone could have appended that part); then ``b=``
+   over the header data built by the canonicalisation the signer shares (RSA keys under 1024
+   bits fail here).
 
 The result names and what leads to each are in :class:`~postoffice.auth.dkim.checks.DkimStatus`
 and the checks module. A key record with ``t=y`` does not change the result; the result says
@@ -32,13 +33,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from postoffice.auth.dkim.canonical import HeaderField, header_hash_input, split_message
+from postoffice.auth.dkim.canonical import HeaderField, split_message
 from postoffice.auth.dkim.checks import (
     BodyHashes,
     DkimStatus,
     Refusal,
-    check_body,
-    check_signature,
+    check_message,
     check_times,
     usable_key,
 )
@@ -154,14 +154,9 @@ def _finish(
     key: KeyRecord | None = None
     try:
         key = usable_key(answer, signature)
-        hashed = check_body(signature, bodies)
-        if hashed.hashed_length < hashed.canonical_length and not policy.allow_partial_body:
-            unsigned = hashed.canonical_length - hashed.hashed_length
-            raise Refusal(DkimStatus.POLICY, f"l= leaves {unsigned} octets of the body unsigned")
         if key.strict and _identity_domain(signature) != a_label(signature.domain).lower():
             raise Refusal(DkimStatus.PERMERROR, f"key record t=s: i={signature.identity} must be in d= itself")
-        data = header_hash_input(fields, signature.headers, item.field.raw, signature.canonicalization[0])
-        check_signature(key, signature, data)
+        check_message(key, signature, item.field, fields, bodies, allow_partial_body=policy.allow_partial_body)
     except Refusal as refusal:
         return _result(signature, refusal.status, refusal.reason, key)
     return _result(signature, DkimStatus.PASS, "signature verified", key)

@@ -197,6 +197,8 @@ def evaluate(
     ``spf`` is None when SPF was not checked; ``sample`` draws a number in [0, 1) for ``pct=``
     (tests inject their own)."""
     from_domain = normalize_domain(from_domain)
+    if not from_domain:
+        raise ValueError("no Author Domain: reject the message (FromProblem) instead")
     discovery = yield from discover_policy(from_domain)
     record, policy_domain = discovery.record, discovery.domain
     if record is None or policy_domain is None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from postoffice.auth.dns import (
     DnsAnswer,
@@ -89,15 +90,16 @@ class _TempError(Exception):
     pass
 
 
+@dataclass(frozen=True, slots=True)
 class _Decision:
     """How a record (with its redirects) decided."""
 
-    __slots__ = ("verdict", "mechanism", "domain", "exp")
-
-    def __init__(
-        self, verdict: SpfVerdict, mechanism: str | None, domain: str, exp: MacroString | None
-    ) -> None:
-        self.verdict, self.mechanism, self.domain, self.exp = verdict, mechanism, domain, exp
+    verdict: SpfVerdict
+    mechanism: str | None
+    domain: str
+    """The record that decided (after redirects)."""
+    exp: MacroString | None
+    """That record's exp= (used for a fail)."""
 
 
 def check_host(
@@ -115,14 +117,15 @@ def check_host(
     ``ip`` is the SMTP client's address; ``domain`` the domain to check (the MAIL FROM domain, or
     the HELO name); ``sender`` the MAIL FROM address (``postmaster@<helo>`` for the HELO
     identity). ``helo``, ``receiver`` and ``now`` (seconds since the epoch) feed the ``h``,
-    ``r`` and ``t`` macros; ``identity`` is recorded in the result."""
+    ``r`` and ``t`` macros; ``identity`` is recorded in the result. Domains are checked in
+    their ASCII (A-label) form. Raises ValueError for an ``ip`` that is not an IP address."""
     client = ipaddress.ip_address(ip) if isinstance(ip, str) else ip
     if isinstance(client, ipaddress.IPv6Address) and client.ipv4_mapped is not None:
         client = client.ipv4_mapped
     local, at, sender_domain = sender.rpartition("@")
     if not at:
         sender_domain = sender or domain
-    sender = f"{local or 'postmaster'}@{sender_domain}"
+    sender = f"{local or 'postmaster'}@{ascii_domain(sender_domain) or sender_domain}"
     checked = ascii_domain(domain)
     ctx = MacroContext(sender, checked or domain, client, helo or "unknown", receiver, now)
     check = _Check(ctx)
