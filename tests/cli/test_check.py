@@ -75,3 +75,92 @@ def test_check_bad_zone_file_names_the_entry(tmp_path: Path) -> None:
     status, _, err = check("spf", "--ip", "192.0.2.1", "--sender", "a@example.org", "--dns-zone", str(bad),
                            data=tmp_path)
     assert status == 2 and "192.0.2.300" in err
+
+
+# -- check message ----------------------------------------------------------------------------
+
+MESSAGE = (b"From: News <news@brand.example>\r\nTo: x@remote.example\r\nSubject: hi\r\n"
+           b"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <1@brand.example>\r\n\r\nhello\r\n")
+
+
+@pytest.fixture
+def signed(tmp_path: Path) -> tuple[Path, dict[str, object]]:
+    """A message signed by brand.example's keys, and a zone publishing them."""
+    import datetime as dt
+
+    from postoffice.clock import SYSTEM_CLOCK
+    from postoffice.mta.dkim import Keyring
+
+    ring = Keyring(tmp_path / "keys")
+    ring.create("brand.example", dt.date(2026, 11, 1))
+    path = tmp_path / "message.eml"
+    path.write_bytes(ring.signer(SYSTEM_CLOCK)(MESSAGE, "") + MESSAGE)
+    zone: dict[str, object] = {r.name: [{"TXT": r.value}] for r in ring.records("brand.example")}
+    zone["brand.example"] = [{"TXT": "v=spf1 ip4:192.0.2.0/24 -all"}]
+    zone["_dmarc.brand.example"] = [{"TXT": "v=DMARC1; p=reject"}]
+    return path, zone
+
+
+def check_message(tmp_path: Path, message: Path, zone: dict[str, object], *extra: str) -> tuple[int, dict[str, object]]:
+    zone_file = tmp_path / "zone.json"
+    zone_file.write_text(json.dumps(zone))
+    status, out, err = check("message", str(message), "--ip", "198.51.100.7", "--mail-from", "bounce@other.example",
+                             "--helo", "mx.other.example", "--dns-zone", str(zone_file), "--json", *extra,
+                             data=tmp_path)
+    assert status in (0, 1), err
+    return status, json.loads(out)
+
+
+def test_check_message_signed_mail_passes_dmarc_by_dkim(tmp_path: Path, signed: tuple[Path, dict[str, object]]) -> None:
+    path, zone = signed
+    status, doc = check_message(tmp_path, path, zone)
+    assert status == 0
+    assert doc["spf"]["result"] == "none"
+    assert [(d["result"], d["domain"]) for d in doc["dkim"]] == [("pass", "brand.example")] * 2
+    assert doc["dmarc"] == {"result": "pass", "from_domain": "brand.example", "policy": "reject",
+                            "disposition": "none", "detail": ""}
+    assert doc["arc"]["result"] == "none"
+    assert "dmarc=pass" in str(doc["authentication_results"])
+    assert any("_dmarc.brand.example TXT -> 'v=DMARC1; p=reject'" in line for line in doc["lookups"])
+
+
+def test_check_message_tampered_mail_is_rejected_by_dmarc(tmp_path: Path, signed: tuple[Path, dict[str, object]]) -> None:
+    path, zone = signed
+    path.write_bytes(path.read_bytes().replace(b"Subject: hi", b"Subject: pay now"))
+    status, doc = check_message(tmp_path, path, zone)
+    assert status == 1
+    assert {d["result"] for d in doc["dkim"]} == {"fail"}
+    assert doc["dmarc"]["result"] == "fail" and doc["dmarc"]["disposition"] == "reject"
+    assert doc["verdict"]["action"] == "reject" and doc["verdict"]["reply"].startswith("550 5.7.26")
+
+
+def test_check_message_quarantine_goes_to_junk_and_dns_failure_is_a_tempfail(
+    tmp_path: Path, signed: tuple[Path, dict[str, object]]
+) -> None:
+    path, zone = signed
+    path.write_bytes(path.read_bytes().replace(b"Subject: hi", b"Subject: changed"))
+    zone["_dmarc.brand.example"] = [{"TXT": "v=DMARC1; p=quarantine"}]
+    status, doc = check_message(tmp_path, path, zone)
+    assert (status, doc["verdict"]["action"]) == (1, "junk")
+    zone["_dmarc.brand.example"] = ["TIMEOUT"]
+    status, doc = check_message(tmp_path, path, zone)
+    assert (status, doc["dmarc"]["result"], doc["verdict"]["action"]) == (1, "temperror", "tempfail")
+    assert doc["verdict"]["reply"].startswith("451 4.4.3")
+
+
+@pytest.mark.parametrize("header", [
+    b"From: News <news@brand.example>\r\nFrom: evil@attacker.example\r\n",   # two From fields
+    b"From: news@brand.example, evil@attacker.example\r\n",                  # two authors
+])
+def test_check_message_rejects_ambiguous_authors(tmp_path: Path, header: bytes) -> None:
+    path = tmp_path / "spoof.eml"
+    path.write_bytes(header + b"Subject: hi\r\n\r\nbody\r\n")
+    status, doc = check_message(tmp_path, path, {})
+    assert status == 1 and doc["verdict"]["reply"].startswith("550 5.7.1")
+
+
+def test_check_message_display_name_trick_is_judged_by_the_address(tmp_path: Path) -> None:
+    path = tmp_path / "spoof.eml"
+    path.write_bytes(b'From: "news@brand.example" <evil@attacker.example>\r\nSubject: hi\r\n\r\nbody\r\n')
+    status, doc = check_message(tmp_path, path, {"_dmarc.attacker.example": [{"TXT": "v=DMARC1; p=reject"}]})
+    assert doc["dmarc"]["from_domain"] == "attacker.example" and status == 1

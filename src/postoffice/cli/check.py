@@ -1,9 +1,12 @@
-"""`postoffice check spf`: evaluate SPF for a client the way the MX would, with the full trace of
-lookups, against live DNS or a zone file (`--dns-zone`, the RFC 7208 suite's zonedata shape in
-YAML or JSON), so that a verdict can be reproduced without the network.
+"""`postoffice check spf|message`: evaluate SPF, or every check the MX runs on a message (SPF,
+DKIM, ARC, DMARC, BIMI), with the full trace of lookups, against live DNS or a zone file
+(`--dns-zone`, the RFC 7208 suite's zonedata shape in YAML or JSON), so that a verdict can be
+reproduced without the network.
 
-Exit status: 0 when the result is pass, neutral, none or softfail; 1 for fail, temperror or
-permerror; 2 for usage errors (a bad address, an unreadable zone file)."""
+Exit status. `check spf`: 0 when the result is pass, neutral, none or softfail, 1 for fail,
+temperror or permerror. `check message`: 0 when the MX would accept the message, 1 when it
+would reject it, file it in Junk or ask to try again (`policy.inbound`). Both: 2 for usage
+errors (a bad address, an unreadable file)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from postoffice.auth.dns import DnsAnswer, DnsQuery, Flow, run_sync
+from postoffice.auth.dns import DnsAnswer, DnsQuery, Flow, MxRecord, PtrRecord, TxtRecord, run_sync
 from postoffice.auth.results import AuthenticationResults, MethodResult, Property
 from postoffice.auth.spf import SpfResult, check_mail_from, received_spf_header
 from postoffice.cli.common import add_data_option, print_json
@@ -38,6 +41,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     spf.add_argument("--helo", default="", help="the HELO/EHLO name")
     add_common(spf)
     spf.set_defaults(handler=check_spf)
+    message = commands.add_parser("message", help="every check the MX runs on a message")
+    message.add_argument("file", type=Path, help="the message (RFC 5322, as received)")
+    message.add_argument("--ip", required=True, help="the client's IP address")
+    message.add_argument("--mail-from", required=True, help="MAIL FROM address (\"\" for null)")
+    message.add_argument("--helo", default="", help="the HELO/EHLO name")
+    message.add_argument("--now", type=int, default=None,
+                         help="the time to check signatures at (seconds since the epoch)")
+    add_common(message)
+    message.set_defaults(handler=check_message)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
@@ -116,9 +128,12 @@ def describe(answer: DnsAnswer) -> str:
 
 
 def _record_text(record: object) -> str:
-    text = getattr(record, "text", None)
-    if callable(text):
-        return repr(text())
+    if isinstance(record, TxtRecord):
+        return repr(record.text)
+    if isinstance(record, MxRecord):
+        return f"{record.preference} {record.exchange}"
+    if isinstance(record, PtrRecord):
+        return record.target
     return str(record)
 
 
@@ -187,3 +202,73 @@ def check_spf(args: argparse.Namespace) -> int:
             print(f"problem: {result.problem}")
         sys.stdout.write(header + received)
     return 0 if str(result.result) in ACCEPTED_SPF else 1
+
+
+@handled
+def check_message(args: argparse.Namespace) -> int:
+    import time
+
+    from postoffice.auth import arc, bimi, dkim, dmarc
+    from postoffice.policy.inbound import decide
+
+    ip = client_ip(args.ip)
+    try:
+        content = args.file.read_bytes()
+    except OSError as exc:
+        raise CheckUsageError(f"{args.file}: {exc.strerror or exc}") from None
+    content = content.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    now = args.now if args.now is not None else int(time.time())
+    dns = Dns(args.dns_zone)
+    spf = dns.run(check_mail_from(ip, args.mail_from, args.helo, receiver=args.receiver))
+    signatures = dns.run(dkim.verify(content, now=now))
+    chain = dns.run(arc.validate(content, now=now))
+    author = dmarc.author_domain(content)
+    from_problem = None if isinstance(author, dmarc.AuthorDomain) else str(author)
+    dmarc_result = bimi_result = None
+    if isinstance(author, dmarc.AuthorDomain):
+        dmarc_result = dns.run(dmarc.evaluate(
+            author.domain, dmarc.SpfCheck.for_envelope(str(spf.result), args.mail_from, args.helo),
+            [dmarc.DkimCheck(str(r.status), r.domain) for r in signatures]))
+        bimi_result = dns.run(bimi.evaluate(author.domain, dmarc_result))
+    verdict = decide(
+        from_problem=from_problem, spf=str(spf.result), dkim=[str(r.status) for r in signatures],
+        dmarc=str(dmarc_result.result) if dmarc_result else "none",
+        disposition=str(dmarc_result.disposition) if dmarc_result else "none",
+    )
+    methods = [spf_method(spf)]
+    methods += [MethodResult("dkim", str(r.status), reason=r.reason or None, properties=(
+        Property("header", "d", r.domain), Property("header", "s", r.selector),
+        Property("header", "b", r.header_b))) if r.domain else MethodResult("dkim", str(r.status))
+        for r in signatures] or [MethodResult("dkim", "none")]
+    methods.append(MethodResult("arc", str(chain.status), reason=chain.reason or None))
+    if dmarc_result is not None:
+        methods.append(dmarc_result.method_result())
+    if bimi_result is not None:
+        methods.append(bimi_result.method_result())
+    header = AuthenticationResults(args.receiver, tuple(methods))
+    document = {
+        "spf": spf_json(spf),
+        "dkim": [{"result": str(r.status), "domain": r.domain, "selector": r.selector,
+                  "algorithm": r.algorithm, "reason": r.reason} for r in signatures],
+        "arc": {"result": str(chain.status), "instances": chain.instances, "reason": chain.reason},
+        "dmarc": ({"result": str(dmarc_result.result), "from_domain": dmarc_result.from_domain,
+                   "policy": str(dmarc_result.policy or "none"),
+                   "disposition": str(dmarc_result.disposition), "detail": dmarc_result.detail}
+                  if dmarc_result else {"result": "none", "policy": "none", "disposition": "none",
+                                        "detail": f"no author domain: {from_problem}"}),
+        "bimi": ({"result": str(bimi_result.result), "detail": bimi_result.detail}
+                 if bimi_result else {"result": "none"}),
+        "verdict": {"action": verdict.action, "reply": verdict.reply, "reason": verdict.reason},
+        "authentication_results": header.value,
+        "lookups": [f"{q} -> {describe(a)}" for q, a in dns.lookups],
+    }
+    if args.json:
+        print_json(document)
+    else:
+        print("DNS lookups:")
+        for line in document["lookups"]:
+            print(f"  {line}")
+        sys.stdout.write(header.render().decode())
+        reply = f" ({verdict.reply})" if verdict.reply else ""
+        print(f"verdict: {verdict.action}{reply}: {verdict.reason}")
+    return 0 if verdict.action == "accept" else 1

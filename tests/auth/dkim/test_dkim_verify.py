@@ -199,7 +199,8 @@ def test_several_signatures_each_get_a_result_and_keys_come_in_one_batch(rsa_key
 def test_header_b_grows_until_unique(rsa_key: PrivateKey) -> None:
     header = sign(MESSAGE, domain="example.org", selector="s1", private_key=rsa_key, timestamp=T)
     b = parse_tag_list(header.split(b":", 1)[1])["b"].replace("\r\n ", "")
-    twin = header.replace(b[20:24].encode(), b"AAAA" if b[20:24] != "AAAA" else b"BBBB")  # same first 20
+    at = header.index(b" b=") + 3 + 20  # b= starts a line: its first 73 characters are unfolded
+    twin = header[:at] + (b"A" if b[20] != "A" else b"B") + header[at + 1 :]  # the same first 20
     first, second = check(header + twin + MESSAGE, zone_for(rsa_key))
     assert first.passed and not second.passed
     assert first.header_b == b[:21] and second.header_b.startswith(b[:20]) and len(second.header_b) == 21

@@ -114,18 +114,19 @@ def verify(message: bytes, *, now: int, policy: VerifyPolicy = DEFAULT_POLICY) -
     fields, body = split_message(message)
     signature_fields = [f for f in fields if f.lname == b"dkim-signature"]
     results: list[DkimResult | None] = [None] * len(signature_fields)
-    b_values = [_b_value(f) for f in signature_fields]
+    b_values = [""] * len(signature_fields)
     bodies = BodyHashes(body)
     pending: list[_Pending] = []
     for index, field in enumerate(signature_fields):
         if index >= policy.max_signatures:
-            results[index] = _unread(field, DkimStatus.POLICY, f"more than {policy.max_signatures} signatures")
+            results[index], b_values[index] = _unread(field, DkimStatus.POLICY, f"more than {policy.max_signatures} signatures")
             continue
         try:
             signature = parse_signature(field.value, "dkim")
         except DkimError as exc:
-            results[index] = _unread(field, DkimStatus.NEUTRAL, str(exc))
+            results[index], b_values[index] = _unread(field, DkimStatus.NEUTRAL, str(exc))
             continue
+        b_values[index] = signature.b64
         try:
             _before_dns(signature, now, policy)
         except Refusal as refusal:
@@ -182,21 +183,16 @@ def _result(signature: Signature, status: DkimStatus, reason: str, key: KeyRecor
     )
 
 
-def _unread(field: HeaderField, status: DkimStatus, reason: str) -> DkimResult:
-    """A result for a field that was not read as a signature: what its tags say, if they parse."""
+def _unread(field: HeaderField, status: DkimStatus, reason: str) -> tuple[DkimResult, str]:
+    """A result for a field that was not read as a signature, with what its tags say if they
+    parse; and its ``b=`` (whitespace removed)."""
     try:
         tags = parse_tag_list(field.value)
     except DkimError:
         tags = {}
-    return DkimResult(status, reason, domain=tags.get("d", ""), selector=tags.get("s", ""),
-                      algorithm=tags.get("a", ""))
-
-
-def _b_value(field: HeaderField) -> str:
-    try:
-        return remove_whitespace(parse_tag_list(field.value).get("b", ""))
-    except DkimError:
-        return ""
+    result = DkimResult(status, reason, domain=tags.get("d", ""), selector=tags.get("s", ""),
+                        algorithm=tags.get("a", ""))
+    return result, remove_whitespace(tags.get("b", ""))
 
 
 def _with_header_b(result: DkimResult, b: str, all_b: list[str]) -> DkimResult:

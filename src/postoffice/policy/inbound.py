@@ -1,0 +1,58 @@
+"""What the MX does with a message once its authentication is known: accept into the Inbox,
+file in Junk, reject, or ask the sender to try again.
+
+Rules, first match wins:
+
+1. No usable author (no From field, several, several addresses, unparseable): reject
+   `550 5.7.1`; DMARC cannot be applied to such a message, and it is how spoofing hides.
+2. DMARC pass: accept.
+3. A check failed for DNS reasons (temperror in SPF, DKIM, or DMARC): `451 4.4.3`, try again
+   later. Never a pass, never a permanent reject on a DNS failure.
+4. DMARC disposition reject: `550 5.7.26` (or Junk, when configured to quarantine instead).
+5. DMARC disposition quarantine: Junk.
+6. Otherwise accept (spam scoring may still file it in Junk)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+Action = Literal["accept", "junk", "reject", "tempfail"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    reply: str
+    """The SMTP reply for reject/tempfail ("550 5.7.26 ..."); "" otherwise."""
+    reason: str
+
+
+def decide(
+    *,
+    from_problem: str | None,
+    spf: str,
+    dkim: Sequence[str],
+    dmarc: str,
+    disposition: str,
+    reject_as_junk: bool = False,
+) -> Verdict:
+    """`spf`, `dkim` (one per signature), `dmarc`: result words as Authentication-Results
+    spells them; `disposition`: none, quarantine or reject (what the DMARC policy asks)."""
+    if from_problem is not None:
+        return Verdict("reject", "550 5.7.1 Message must have exactly one author (From) address",
+                       f"From: {from_problem}")
+    if dmarc == "pass":
+        return Verdict("accept", "", "DMARC pass")
+    if "temperror" in (spf, dmarc, *dkim):
+        return Verdict("tempfail", "451 4.4.3 Temporary DNS failure during checks, try again later",
+                       "a DNS lookup failed temporarily")
+    if disposition == "reject":
+        if reject_as_junk:
+            return Verdict("junk", "", "DMARC policy reject, quarantined as configured")
+        return Verdict("reject", "550 5.7.26 Unauthenticated email from this domain is not "
+                       "accepted due to its DMARC policy", "DMARC policy reject")
+    if disposition == "quarantine":
+        return Verdict("junk", "", "DMARC policy quarantine")
+    return Verdict("accept", "", f"DMARC {dmarc}")
