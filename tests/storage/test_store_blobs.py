@@ -200,3 +200,26 @@ def test_large_blobs_spill_to_their_own_file(data_dir: Path) -> None:
         assert store.path(pending.digest).read_bytes() == b"x" * 101
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("memory_limit", [0, 1 << 20])
+def test_a_prefix_given_at_finish_goes_first(data_dir: Path, memory_limit: int) -> None:
+    """Header fields known only at the end of a message (authentication results) go in front:
+    the blob is prefix + content, hashed as such, whether it was spooled to a file or not."""
+    store = FileBlobStore(data_dir, memory_limit=memory_limit)
+    try:
+        writer = store.writer()
+        body = os.urandom(200_000)
+        for i in range(0, len(body), 4096):
+            writer.write(body[i : i + 4096])
+        prefix = b"Authentication-Results: mx.example; spf=pass\r\n"
+        pending = writer.finish(prefix)
+        assert pending.digest == hashlib.sha256(prefix + body).hexdigest()
+        assert pending.size == len(prefix) + len(body)
+        assert isinstance(pending, SpooledBlob)
+        stored = pending.data if pending.data is not None else pending.path.read_bytes()
+        assert stored == prefix + body
+        assert (pending.data is None) == (memory_limit == 0)
+        assert not list((data_dir / "spool" / "tmp").rglob("*.p"))
+    finally:
+        store.close()

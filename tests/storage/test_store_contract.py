@@ -249,6 +249,23 @@ def test_accept_local_files_into_inbox(mailbox: Store, mail: Mail) -> None:
     assert mailbox.list_mailbox("alice@example.org", "Sent") == []
 
 
+def test_accept_marked_junk_files_into_the_junk_folder(mailbox: Store, mail: Mail) -> None:
+    from dataclasses import replace
+
+    mail.accept(local=["alice@example.org"])
+    pending = mail.blob()
+    junk = replace(mail.acceptance(pending, local=["alice@example.org"]), junk=True)
+    other = mail.blob()
+    clean = mail.acceptance(other, local=["alice@example.org"])
+    mailbox.accept([(pending, junk), (other, clean)])  # one batch, two folders
+    (entry,) = mailbox.list_mailbox("alice@example.org", "Junk")
+    assert (entry.folder, entry.uid, entry.message_id) == ("Junk", 1, junk.message.id)
+    assert [e.message_id for e in mailbox.list_mailbox("alice@example.org")][-1] == clean.message.id
+    assert len(mailbox.list_mailbox("alice@example.org")) == 2
+    folders = {f.name: f for f in mailbox.list_folders("alice@example.org")}
+    assert (folders["INBOX"].uidnext, folders["Junk"].uidnext) == (3, 2)
+
+
 def test_mailbox_lookups_of_missing_things(mailbox: Store) -> None:
     assert mailbox.get_mailbox_entry("alice@example.org", 1) is None
     assert mailbox.get_mailbox_entry("alice@example.org", 1, "Nope") is None

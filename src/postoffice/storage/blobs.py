@@ -120,7 +120,7 @@ class SpoolWriter:
         self._hash.update(data)
         self._size += len(data)
 
-    def finish(self) -> SpooledBlob:
+    def finish(self, prefix: bytes = b"") -> SpooledBlob:
         if self._done:
             raise ValueError("finish of a finished or aborted blob")
         self._done = True
@@ -130,7 +130,26 @@ class SpoolWriter:
         if self._file is not None:
             self._file.close()
             self._file = None
-        return SpooledBlob(self._hash.hexdigest(), self._size, self._path, data)
+        if not prefix:
+            return SpooledBlob(self._hash.hexdigest(), self._size, self._path, data)
+        # The hash so far cannot take a prefix: hash again (a copy, for a file of its own).
+        if data is not None:
+            data = prefix + data
+            return SpooledBlob(hashlib.sha256(data).hexdigest(), len(data), self._path, data)
+        digest = hashlib.sha256(prefix)
+        joined = self._path.with_name(self._path.name + ".p")
+        try:
+            with open(self._path, "rb") as source, open(joined, "xb", buffering=_BUFFER) as target:
+                target.write(prefix)
+                while chunk := source.read(_BUFFER):
+                    digest.update(chunk)
+                    target.write(chunk)
+            os.replace(joined, self._path)
+        except OSError:
+            joined.unlink(missing_ok=True)
+            self._path.unlink(missing_ok=True)
+            raise
+        return SpooledBlob(digest.hexdigest(), len(prefix) + self._size, self._path, None)
 
     def abort(self) -> None:
         if self._done:

@@ -185,6 +185,8 @@ class Acceptance:
     """Remote recipients: each becomes a QueueItem."""
     lane: str = "transactional"
     tenant: str = "default"
+    junk: bool = False
+    """File the local copies in each mailbox's Junk folder (special use \\Junk), not INBOX."""
 
 
 class PendingBlob(Protocol):
@@ -200,8 +202,9 @@ class BlobWriter(Protocol):
     """Streams content into a temporary file while hashing it."""
 
     def write(self, data: bytes) -> None: ...
-    def finish(self) -> PendingBlob:
-        """Close the file; it becomes durable and visible only through Store.accept."""
+    def finish(self, prefix: bytes = b"") -> PendingBlob:
+        """Close the file; it becomes durable and visible only through Store.accept. `prefix`
+        goes before what was written (header fields known only at the end of a message)."""
         ...
     def abort(self) -> None:
         """Remove the temporary file; safe to call twice or after finish."""

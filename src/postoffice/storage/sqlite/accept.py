@@ -23,6 +23,14 @@ ALLOCATE_INBOX: Final = (
     " WHERE name = 'INBOX' AND user_id = (SELECT id FROM users WHERE address = ?2)"
     " RETURNING id, uidnext, highestmodseq"
 )
+# The same in the user's Junk folder (by special use, so a renamed one is found; else INBOX).
+ALLOCATE_JUNK: Final = (
+    "UPDATE folders SET uidnext = uidnext + ?1, highestmodseq = highestmodseq + ?1"
+    " WHERE id = (SELECT f.id FROM folders f JOIN users u ON u.id = f.user_id"
+    " WHERE u.address = ?2 AND (f.special_use = '\\Junk' OR f.name = 'INBOX')"
+    " ORDER BY f.special_use IS NULL LIMIT 1)"
+    " RETURNING id, uidnext, highestmodseq"
+)
 INSERT_ENTRY: Final = (
     "INSERT INTO mailbox_messages (folder_id, uid, message_id, blob, size, flags,"
     " internal_date, modseq) VALUES (?,?,?,?,?,'',?,?)"
@@ -30,17 +38,18 @@ INSERT_ENTRY: Final = (
 
 
 def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance]) -> None:
-    """Insert messages, queue rows and INBOX entries; raises NotFound for an unknown local
-    address (the caller rolls back). Uids follow batch order within each INBOX."""
-    deliveries: dict[str, list[StoredMessage]] = {}
+    """Insert messages, queue rows and mailbox entries (INBOX, or Junk for acceptances marked
+    so); raises NotFound for an unknown local address (the caller rolls back). Uids follow batch
+    order within each folder."""
+    deliveries: dict[tuple[str, bool], list[StoredMessage]] = {}
     for acceptance in batch:
         for address in dict.fromkeys(map(normalize_address, acceptance.local)):
-            deliveries.setdefault(address, []).append(acceptance.message)
+            deliveries.setdefault((address, acceptance.junk), []).append(acceptance.message)
 
     entries: list[tuple[object, ...]] = []
-    for address, messages in deliveries.items():
+    for (address, junk), messages in deliveries.items():
         count = len(messages)
-        rows = conn.execute(ALLOCATE_INBOX, (count, address)).fetchall()
+        rows = conn.execute(ALLOCATE_JUNK if junk else ALLOCATE_INBOX, (count, address)).fetchall()
         if not rows:
             raise NotFound(f"no mailbox for local recipient {address}")
         folder_id, uidnext, modseq = rows[0]
