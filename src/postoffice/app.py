@@ -29,16 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from postoffice.auth.dns import Flow
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
 from postoffice.errors import PostofficeError
 from postoffice.mta import verp_keys
 from postoffice.mta.delivery_policy import publish_settings
 from postoffice.mta.dkim import Keyring
-from postoffice.mta.dns import Resolver, ResolverConfig
+from postoffice.mta.dns import Resolver, ResolverConfig, run_async
 from postoffice.mta.engine import DeliveryEngine, capture_mailbox
 from postoffice.mta.mta_sts import MtaSts
 from postoffice.mta.routes import Router
+from postoffice.pipeline.inbound import InboundChecks
 from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import published
@@ -221,9 +223,15 @@ class Worker:
             verp_keys.load_or_create(data_dir), is_local_domain=directory.is_local_domain,
             mailbox=lambda: committer.run(capture_mailbox, config.delivery.bounce_mailbox),
         )
+        checks = None
+        if self.role.listen and config.inbound.checks:
+            resolver = Resolver(ResolverConfig(nameservers=config.dns.nameservers,
+                                               lifetime=config.dns.timeout))
+            checks = InboundChecks(settings=config.inbound, authserv_id=config.server.hostname,
+                                   run=functools.partial(_run_flow, resolver), clock=SYSTEM_CLOCK)
         intake = Intake(
             config=config, clock=SYSTEM_CLOCK, blobs=blobs, directory=directory,
-            commit=committer.commit, verp=verp,
+            commit=committer.commit, verp=verp, checks=checks,
         )
         limiter = ConnectionLimiter(config.smtp.max_connections, config.smtp.max_connections_per_ip)
         a = config.auth
@@ -313,6 +321,10 @@ def delivery_engine(config: Config, committer: GroupCommitter, intake: Intake) -
            if config.delivery.mta_sts else None)
     return DeliveryEngine(config=config, run=committer.run, intake=intake, router=Router(resolver),
                           signer=signer, verp=intake.verp, mta_sts=sts)
+
+
+async def _run_flow(resolver: Resolver, flow: Flow[Any]) -> Any:
+    return await run_async(flow, resolver)
 
 
 def _call(store: Store, method: str, key: str) -> object:

@@ -163,6 +163,22 @@ class RelaySettings:
 
 
 @dataclass(frozen=True)
+class InboundSettings:
+    """Checks the MX runs on mail from the outside (not on submission, nor on relay clients)."""
+
+    checks: bool = True
+    """SPF, DKIM, ARC and DMARC on incoming mail, the Authentication-Results header, and the
+    verdict: accept, Junk, reject, or try again later on DNS trouble."""
+    skip_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    """Clients the checks are not run for (local programs); CIDR networks."""
+    check_timeout: float = 20.0
+    """Seconds all lookups of one message may take (RFC 7208 4.6.4: at least 20); past it the
+    checks count as a temporary DNS failure."""
+    dmarc_reject: str = "reject"
+    """What DMARC p=reject does: "reject" (550 5.7.26) or "quarantine" (file in Junk)."""
+
+
+@dataclass(frozen=True)
 class PublishSettings:
     """What `postoffice domain dns` tells senders' domains to publish, and what the HTTP
     listener serves for them (the MTA-STS policy)."""
@@ -279,6 +295,7 @@ class Config:
     dns: DnsSettings = field(default_factory=DnsSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
+    inbound: InboundSettings = field(default_factory=InboundSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     lanes: LaneSettings = field(default_factory=LaneSettings)
     pools: dict[str, PoolSettings] = field(default_factory=dict)
@@ -487,6 +504,16 @@ def _validate(settings: Any, section: str) -> None:
             raise ConfigError(f"[{section}] messages_per_connection and max_connections must be >= 1")
         if not 0 <= settings.processes <= 64:
             raise ConfigError(f"[{section}] processes: must be 0 (in the first worker) to 64")
+    if isinstance(settings, InboundSettings):
+        if settings.dmarc_reject not in ("reject", "quarantine"):
+            raise ConfigError(f"[{section}] dmarc_reject: expected \"reject\" or \"quarantine\"")
+        if settings.check_timeout <= 0:
+            raise ConfigError(f"[{section}] check_timeout: must be more than 0 seconds")
+        for network in settings.skip_networks:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(f"[{section}] skip_networks: not a network: {network!r}") from None
     if isinstance(settings, PublishSettings):
         choices = {"spf": ("~all", "-all"), "dmarc_policy": ("none", "quarantine", "reject"),
                    "mta_sts_mode": ("none", "testing", "enforce")}

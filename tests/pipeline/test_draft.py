@@ -15,9 +15,13 @@ class MemoryWriter:
     def write(self, data: bytes) -> None:
         self.data += data
 
-    def finish(self):  # noqa: ANN201
+    def peek(self) -> bytes:
+        return bytes(self.data)
+
+    def finish(self, prefix: bytes = b""):  # noqa: ANN201
         self.finished = True
-        data = bytes(self.data)
+        data = prefix + bytes(self.data)
+        self.data[:0] = prefix
 
         class Pending:
             digest = hashlib.sha256(data).hexdigest()
@@ -129,3 +133,21 @@ def test_header_fields_are_noted_on_both_paths() -> None:
         feed(d, message, 5)
         assert d.finish() is not None
         assert d.fields == [("From", "bob@example.test"), ("Precedence", "bulk")]
+
+
+def test_mx_rewrite_drops_fields_claiming_to_be_ours_and_prefix_goes_on_top() -> None:
+    from postoffice.auth.results import remove_own_results
+
+    writer = MemoryWriter()
+    draft = Draft(writer, b"Received: by mx\r\n", rewrite=lambda s: remove_own_results(s, "mx.example.test"))
+    message = (b"Authentication-Results: mx.example.test; dkim=pass header.d=bank.example\r\n"
+               b"Authentication-Results: other.example; spf=fail\r\n"
+               b"From: a@example.org\r\n\r\nbody\r\n")
+    for i in range(0, len(message), 5):
+        draft.write(message[i:i + 5])
+    assert draft.complete()
+    assert draft.content() == (b"Received: by mx\r\nAuthentication-Results: other.example; spf=fail\r\n"
+                               b"From: a@example.org\r\n\r\nbody\r\n")
+    assert draft.finish(b"Authentication-Results: mx.example.test; spf=none\r\n") is not None
+    assert bytes(writer.data).startswith(b"Authentication-Results: mx.example.test; spf=none\r\nReceived: by mx\r\n")
+    assert bytes(writer.data).count(b"mx.example.test;") == 1

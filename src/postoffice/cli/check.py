@@ -209,6 +209,7 @@ def check_message(args: argparse.Namespace) -> int:
     import time
 
     from postoffice.auth import arc, bimi, dkim, dmarc
+    from postoffice.pipeline.inbound import aligned_temperror
     from postoffice.policy.inbound import decide
 
     ip = client_ip(args.ip)
@@ -231,9 +232,11 @@ def check_message(args: argparse.Namespace) -> int:
             [dmarc.DkimCheck(str(r.status), r.domain) for r in signatures]))
         bimi_result = dns.run(bimi.evaluate(author.domain, dmarc_result))
     verdict = decide(
-        from_problem=from_problem, spf=str(spf.result), dkim=[str(r.status) for r in signatures],
+        from_problem=from_problem,
         dmarc=str(dmarc_result.result) if dmarc_result else "none",
         disposition=str(dmarc_result.disposition) if dmarc_result else "none",
+        aligned_temperror=isinstance(author, dmarc.AuthorDomain) and aligned_temperror(
+            author.domain, spf, args.mail_from, args.helo, signatures),
     )
     methods = [spf_method(spf)]
     methods += [MethodResult("dkim", str(r.status), reason=r.reason or None, properties=(

@@ -2,7 +2,9 @@
 
 The trace header goes first. When `inspect` is given (submission), the header section is held
 in memory (at most `max_header_size` octets) until it is complete, so the MSA can check it and
-add missing fields before the rest streams through."""
+add missing fields before the rest streams through; `rewrite` (the MX) holds it the same way and
+writes what it returns instead (removing fields that claim to be ours). `finish(prefix)` puts
+fields known only at the end (authentication results) in front of everything."""
 
 from __future__ import annotations
 
@@ -28,9 +30,11 @@ class Draft:
         trace: bytes,
         inspect: Inspector | None = None,
         max_header_size: int = 1024 * 1024,
+        rewrite: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self._writer = writer
         self._inspect = inspect
+        self._rewrite = rewrite
         self._max_header = max_header_size
         self._held = bytearray()
         self._head = bytearray()
@@ -54,7 +58,7 @@ class Draft:
             self._held.clear()
 
     def _write(self, chunk: bytes) -> None:
-        if self._inspect is None:
+        if self._inspect is None and self._rewrite is None:
             self._writer.write(chunk)
             if self.fields is None:
                 self._note_head(chunk)
@@ -78,30 +82,49 @@ class Draft:
             self._head = bytearray()
 
     def _release(self, end: int) -> None:
-        assert self._inspect is not None
         section = bytes(self._held[:end])
         self.fields = headers.parse_fields(section)
-        added, refusal = self._inspect(self.fields)
-        self._inspect = None
+        added, refusal = self._inspect(self.fields) if self._inspect else (b"", None)
+        rewrite, self._inspect, self._rewrite = self._rewrite, None, None
         if refusal is not None:
             self.refusal = refusal
         else:
             self._writer.write(added)
-            self._writer.write(bytes(self._held))
+            self._writer.write(rewrite(section) if rewrite else section)
+            self._writer.write(bytes(self._held[end:]))
         self._held.clear()
 
-    def finish(self) -> PendingBlob | None:
+    def complete(self) -> bool:
+        """End of content: release a header section still held (a message without body).
+        False when the content was refused (the reply is in `refusal`)."""
+        if self.fields is None and self._head:
+            self.fields = headers.parse_fields(bytes(self._head))
+        try:
+            if (self._inspect or self._rewrite) is not None and self.refusal is None:
+                if not self._held.endswith(b"\r\n"):
+                    self._held += b"\r\n"
+                self._release(len(self._held))
+        except OSError:
+            self.refusal = NO_SPACE
+        return self.refusal is None
+
+    def content(self) -> bytes:
+        """Everything written so far (after `complete`: the whole message as it will be
+        stored, but for the `finish` prefix)."""
+        return self._writer.peek()
+
+    def finish(self, prefix: bytes = b"") -> PendingBlob | None:
         """The content, or None when it was refused (the reply is in `refusal`)."""
         if self.fields is None and self._head:
             self.fields = headers.parse_fields(bytes(self._head))
         try:
-            if self._inspect is not None and self.refusal is None:
+            if (self._inspect or self._rewrite) is not None and self.refusal is None:
                 # The message ended inside its header section (no body): inspect what there is.
                 if not self._held.endswith(b"\r\n"):
                     self._held += b"\r\n"
                 self._release(len(self._held))
             if self.refusal is None:
-                return self._writer.finish()
+                return self._writer.finish(prefix)
         except OSError:
             self.refusal = NO_SPACE
         self._writer.abort()

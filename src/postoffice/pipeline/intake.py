@@ -18,6 +18,7 @@ from postoffice.config import Config
 from postoffice.message import trace
 from postoffice.message.envelope import Recipient
 from postoffice.pipeline.draft import Draft
+from postoffice.pipeline.inbound import InboundChecks
 from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.submit import msa_inspector
 from postoffice.pipeline.verp import ReturnPaths, bounce_header
@@ -91,10 +92,13 @@ class Intake:
         commit: Callable[[Any, Acceptance], Awaitable[None]],
         on_queued: Callable[[], None] | None = None,
         verp: ReturnPaths | None = None,
+        checks: InboundChecks | None = None,
     ) -> None:
         self.on_queued = on_queued
         """Called after a message with remote recipients is committed (wakes delivery)."""
         self.verp = verp
+        self.checks = checks
+        """The MX's checks on mail from the outside (None: none are run)."""
         """VERP return paths: RCPT to one files a bounce (None: they are unknown users)."""
         self._config = config
         self._clock = clock
@@ -120,6 +124,11 @@ class Intake:
         if address == "":
             return SENDER_OK if self._config.submission.allow_null_sender else NULL_SENDER_REFUSED
         return SENDER_OK if await self._may_use(session.auth_identity, address) else NOT_OWNER
+
+    def transaction_started(self, session: SessionInfo, txn: Transaction) -> None:
+        """MAIL FROM was accepted: start what can run while the client goes on (SPF)."""
+        if self.checks is not None:
+            self.checks.start(session, txn)
 
     async def _may_use(self, login: str, address: str) -> bool:
         user = await self._directory.user(login)
@@ -232,11 +241,13 @@ class Intake:
                 timestamp=now,
                 may_use=self._sync_may_use(login),
             )
+        checked = self.checks is not None and self.checks.applies(session)
         draft = Draft(
             self._blobs.writer(),
             b"".join(map(bounce_header, txn.bounces)) + received,
             inspect=inspect,
             max_header_size=self._config.smtp.max_header_size,
+            rewrite=self.checks.rewrite_head if checked and self.checks else None,
         )
         return queue_id, now, draft
 
@@ -306,7 +317,19 @@ class Intake:
         timestamp: float,
         draft: Draft,
     ) -> Reply:
-        pending = draft.finish()
+        junk = False
+        prefix = b""
+        if self.checks is not None and self.checks.applies(session) and draft.complete():
+            judgement = await self.checks.judge(session, txn, draft.content())
+            verdict = judgement.verdict
+            if verdict.action in ("reject", "tempfail"):
+                draft.abort()
+                code, status, text = verdict.reply.split(" ", 2)
+                log.info("refused listener=%s client=%s from=<%s>: %s", session.listener,
+                         session.client_ip, txn.mail_from, verdict.reason)
+                return Reply(int(code), status, text)
+            junk, prefix = verdict.action == "junk", judgement.header
+        pending = draft.finish(prefix)
         if pending is None:
             assert draft.refusal is not None
             log.info("refused listener=%s client=%s from=<%s>: %s", session.listener,
@@ -330,7 +353,7 @@ class Intake:
         )
         lane = choose_lane(draft.fields or [], {}, None) if txn.relay else "transactional"
         acceptance = Acceptance(
-            message=message, local=tuple(txn.local), relay=tuple(txn.relay), lane=lane
+            message=message, local=tuple(txn.local), relay=tuple(txn.relay), lane=lane, junk=junk
         )
         try:
             await self._commit(pending, acceptance)

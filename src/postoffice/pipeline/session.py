@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from postoffice.message.envelope import Recipient
 from postoffice.policy.verp import VerpToken
@@ -41,6 +43,8 @@ class Transaction:
     """Accepted remote recipients, for the outbound queue."""
     bounces: list[VerpToken] = field(default_factory=list)
     """What the accepted VERP return paths name (the bounce mailbox is in `local`)."""
+    spf: asyncio.Task[Any] | None = None
+    """The SPF check started at MAIL FROM (MX mail from the outside), awaited at end of DATA."""
 
     @property
     def recipient_count(self) -> int:

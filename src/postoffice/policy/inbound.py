@@ -6,15 +6,17 @@ Rules, first match wins:
 1. No usable author (no From field, several, several addresses, unparseable): reject
    `550 5.7.1`; DMARC cannot be applied to such a message, and it is how spoofing hides.
 2. DMARC pass: accept.
-3. A check failed for DNS reasons (temperror in SPF, DKIM, or DMARC): `451 4.4.3`, try again
-   later. Never a pass, never a permanent reject on a DNS failure.
+3. DMARC temperror, or a DMARC policy would act (quarantine, reject) while a check that could
+   have passed it failed for DNS reasons (SPF or a DKIM signature aligned with the author's
+   domain, temperror): `451 4.4.3`, try again later. Never a pass, never a permanent reject on a
+   DNS failure; a temperror that could not change the outcome (an unaligned domain, no policy)
+   does not hold the message up.
 4. DMARC disposition reject: `550 5.7.26` (or Junk, when configured to quarantine instead).
 5. DMARC disposition quarantine: Junk.
 6. Otherwise accept (spam scoring may still file it in Junk)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,20 +34,20 @@ class Verdict:
 def decide(
     *,
     from_problem: str | None,
-    spf: str,
-    dkim: Sequence[str],
     dmarc: str,
     disposition: str,
+    aligned_temperror: bool = False,
     reject_as_junk: bool = False,
 ) -> Verdict:
-    """`spf`, `dkim` (one per signature), `dmarc`: result words as Authentication-Results
-    spells them; `disposition`: none, quarantine or reject (what the DMARC policy asks)."""
+    """`dmarc`: the result word as Authentication-Results spells it; `disposition`: none,
+    quarantine or reject (what the DMARC policy asks); `aligned_temperror`: SPF or a DKIM
+    signature for a domain aligned with the author's failed temporarily."""
     if from_problem is not None:
         return Verdict("reject", "550 5.7.1 Message must have exactly one author (From) address",
                        f"From: {from_problem}")
     if dmarc == "pass":
         return Verdict("accept", "", "DMARC pass")
-    if "temperror" in (spf, dmarc, *dkim):
+    if dmarc == "temperror" or (aligned_temperror and disposition in ("quarantine", "reject")):
         return Verdict("tempfail", "451 4.4.3 Temporary DNS failure during checks, try again later",
                        "a DNS lookup failed temporarily")
     if disposition == "reject":

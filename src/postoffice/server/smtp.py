@@ -237,6 +237,7 @@ class SmtpSession(asyncio.Protocol):
             reply = await ctx.intake.mail_from(info, event.address)
             if reply.positive:
                 self._txn = Transaction(event.address, dict(event.params))
+                ctx.intake.transaction_started(info, self._txn)
             return reply
         if isinstance(event, ev.RcptTo):
             assert self._txn is not None

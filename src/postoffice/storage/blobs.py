@@ -120,6 +120,14 @@ class SpoolWriter:
         self._hash.update(data)
         self._size += len(data)
 
+    def peek(self) -> bytes:
+        if self._memory is not None:
+            return bytes(self._memory)
+        if self._file is None:
+            raise ValueError("peek at a finished or aborted blob")
+        self._file.flush()
+        return self._path.read_bytes()
+
     def finish(self, prefix: bytes = b"") -> SpooledBlob:
         if self._done:
             raise ValueError("finish of a finished or aborted blob")

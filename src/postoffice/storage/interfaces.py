@@ -202,6 +202,9 @@ class BlobWriter(Protocol):
     """Streams content into a temporary file while hashing it."""
 
     def write(self, data: bytes) -> None: ...
+    def peek(self) -> bytes:
+        """Everything written so far (read back from the file when spilled)."""
+        ...
     def finish(self, prefix: bytes = b"") -> PendingBlob:
         """Close the file; it becomes durable and visible only through Store.accept. `prefix`
         goes before what was written (header fields known only at the end of a message)."""

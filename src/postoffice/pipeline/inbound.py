@@ -1,0 +1,172 @@
+"""The MX's checks on mail from the outside: SPF from MAIL FROM on (it runs while the client
+sends RCPT and DATA), then at the end of DATA DKIM, ARC and DMARC on the content, the verdict
+(`policy.inbound`: accept, Junk, reject, try again) and the header fields that record it
+(Authentication-Results, Received-SPF, X-Spam-* for Junk), which go on top of the message.
+
+The evaluators are the pure flows of `auth/`, run here on the shared resolver within one time
+budget per message (`[inbound] check_timeout`); running out of time is a temporary DNS failure,
+which never passes and never rejects for good. Sessions that authenticated, trusted relay
+clients and `[inbound] skip_networks` (local programs) are not checked."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from postoffice.auth import arc, dkim, dmarc
+from postoffice.auth.dns import Flow
+from postoffice.auth.results import (
+    AuthenticationResults,
+    MethodResult,
+    Property,
+    remove_own_results,
+)
+from postoffice.auth.spf import SpfResult, SpfVerdict, check_mail_from, received_spf_header
+from postoffice.clock import Clock
+from postoffice.config import InboundSettings
+from postoffice.pipeline.session import SessionInfo, Transaction
+from postoffice.policy.inbound import Verdict, decide
+
+log = logging.getLogger("postoffice.inbound")
+T = TypeVar("T")
+Runner = Callable[[Flow[Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    verdict: Verdict
+    header: bytes
+    """The fields to put on top of the stored message."""
+
+
+class InboundChecks:
+    def __init__(
+        self, *, settings: InboundSettings, authserv_id: str, run: Runner, clock: Clock
+    ) -> None:
+        self._settings = settings
+        self.authserv_id = authserv_id
+        self._run = run
+        self._clock = clock
+        self._skip = [ipaddress.ip_network(n, strict=False) for n in settings.skip_networks]
+        self._running: set[asyncio.Task[Any]] = set()
+        """SPF checks in flight (a task needs a reference until it ends)."""
+
+    def applies(self, session: SessionInfo) -> bool:
+        if not self._settings.checks or session.listener != "smtp" or session.may_relay:
+            return False
+        try:
+            address = ipaddress.ip_address(session.client_ip)
+        except ValueError:
+            return True
+        return not any(address in network for network in self._skip)
+
+    def start(self, session: SessionInfo, txn: Transaction) -> None:
+        """At MAIL FROM: start SPF, to be awaited at the end of DATA."""
+        if self.applies(session):
+            flow = check_mail_from(session.client_ip, txn.mail_from, session.helo,
+                                   receiver=self.authserv_id, now=self._clock.now())
+            task = asyncio.get_running_loop().create_task(self._timed(flow))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+            txn.spf = task
+
+    def rewrite_head(self, section: bytes) -> bytes:
+        """The incoming header section without results that claim to be ours (RFC 8601 5)."""
+        return remove_own_results(section, self.authserv_id)
+
+    async def judge(self, session: SessionInfo, txn: Transaction, content: bytes) -> Judgement:
+        spf = await self._spf(session, txn)
+        now = int(self._clock.now())
+        signatures = await self._timed(dkim.verify(content, now=now))
+        chain = await self._timed(arc.validate(content, now=now))
+        author = dmarc.author_domain(content)
+        dmarc_result = None
+        if isinstance(author, dmarc.AuthorDomain):
+            dmarc_result = await self._timed(dmarc.evaluate(
+                author.domain, dmarc.SpfCheck.for_envelope(str(spf.result), txn.mail_from, session.helo),
+                [dmarc.DkimCheck(str(r.status), r.domain) for r in signatures or ()]))
+        author_domain = author.domain if isinstance(author, dmarc.AuthorDomain) else None
+        verdict = decide(
+            from_problem=None if author_domain else str(author),
+            dmarc=_word(dmarc_result.result) if dmarc_result else (
+                "temperror" if author_domain else "none"),
+            disposition=str(dmarc_result.disposition) if dmarc_result else "none",
+            aligned_temperror=author_domain is not None and aligned_temperror(
+                author_domain, spf, txn.mail_from, session.helo, signatures),
+            reject_as_junk=self._settings.dmarc_reject == "quarantine",
+        )
+        methods = [_spf_method(spf)]
+        if signatures is None:
+            methods.append(MethodResult("dkim", "temperror", reason="DNS lookups timed out"))
+        else:
+            methods += [_dkim_method(r) for r in signatures] or [MethodResult("dkim", "none")]
+        if chain is not None:
+            methods.append(MethodResult("arc", str(chain.status), reason=chain.reason or None))
+        if dmarc_result is not None:
+            methods.append(dmarc_result.method_result())
+        header = AuthenticationResults(self.authserv_id, tuple(methods)).render()
+        header += received_spf_header(spf, receiver=self.authserv_id)
+        if verdict.action == "junk":
+            header += f"X-Spam-Flag: YES\r\nX-Spam-Status: Yes, reason={verdict.reason}\r\n".encode()
+        log.info("checked client=%s from=<%s> spf=%s dkim=%s dmarc=%s verdict=%s (%s)",
+                 session.client_ip, txn.mail_from, spf.result,
+                 ",".join(str(r.status) for r in signatures or ()) or "none",
+                 _word(dmarc_result.result) if dmarc_result else "none", verdict.action, verdict.reason)
+        return Judgement(verdict, header)
+
+    async def _spf(self, session: SessionInfo, txn: Transaction) -> SpfResult:
+        result = await txn.spf if txn.spf is not None else None
+        if isinstance(result, SpfResult):
+            return result
+        return SpfResult(result=SpfVerdict.TEMPERROR, domain=txn.mail_from.rpartition("@")[2]
+                         or session.helo, ip=ipaddress.ip_address(session.client_ip),
+                         sender=txn.mail_from,
+                         helo=session.helo, problem="DNS lookups timed out")
+
+    async def _timed(self, flow: Flow[T]) -> T | None:
+        """The flow's result, or None when its lookups took longer than the budget."""
+        try:
+            result: T = await asyncio.wait_for(self._run(flow), self._settings.check_timeout)
+            return result
+        except TimeoutError:
+            return None
+
+
+def aligned_temperror(
+    author_domain: str, spf: SpfResult, mail_from: str, helo: str,
+    signatures: list[dkim.DkimResult] | None,
+) -> bool:
+    """Whether a temporary failure hit a check that could have passed DMARC: SPF for a domain
+    aligned (relaxed) with the author's, or a signature by such a domain (or timed-out DKIM)."""
+    relaxed = dmarc.Alignment.RELAXED
+    spf_domain = dmarc.SpfCheck.for_envelope(str(spf.result), mail_from, helo).domain
+    if str(spf.result) == "temperror" and dmarc.aligned(author_domain, spf_domain, relaxed):
+        return True
+    if signatures is None:
+        return True
+    return any(str(r.status) == "temperror" and dmarc.aligned(author_domain, r.domain, relaxed)
+               for r in signatures)
+
+
+def _word(result: object) -> str:
+    return str(result)
+
+
+def _spf_method(result: SpfResult) -> MethodResult:
+    if result.identity == "helo":
+        prop = Property("smtp", "helo", result.helo or result.domain)
+    else:
+        prop = Property("smtp", "mailfrom", result.sender)
+    return MethodResult("spf", str(result.result), properties=(prop,))
+
+
+def _dkim_method(result: dkim.DkimResult) -> MethodResult:
+    if not result.domain:
+        return MethodResult("dkim", str(result.status), reason=result.reason or None)
+    return MethodResult("dkim", str(result.status), reason=result.reason or None, properties=(
+        Property("header", "d", result.domain), Property("header", "s", result.selector),
+        Property("header", "b", result.header_b)))
