@@ -8,7 +8,6 @@ import smtplib
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
