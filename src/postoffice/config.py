@@ -176,6 +176,19 @@ class InboundSettings:
     checks count as a temporary DNS failure."""
     dmarc_reject: str = "reject"
     """What DMARC p=reject does: "reject" (550 5.7.26) or "quarantine" (file in Junk)."""
+    dnsbl: dict[str, float] = field(default_factory=dict)
+    """DNS blocklist zones and the spam score a listing adds, e.g. {"zen.spamhaus.org" = 6.0}."""
+    junk_score: float = 5.0
+    """Spam score from which a message is filed in Junk."""
+    reject_score: float = 15.0
+    """Spam score from which a message is refused (550 5.7.1)."""
+    rspamd_url: str = ""
+    """An Rspamd worker to ask as well ("http://127.0.0.1:11333"); its score adds to ours."""
+    greylist_domains: tuple[str, ...] = ()
+    """Local domains whose mail is greylisted ("*": all): an unknown (client network, sender,
+    recipient) gets 451 4.7.1 first and is accepted when it retries after greylist_delay."""
+    greylist_delay: float = 300.0
+    """Seconds a new triplet must wait before its retry is accepted."""
 
 
 @dataclass(frozen=True)
