@@ -40,6 +40,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
         for record in keys.records(domain):
             zone[record.name.removesuffix("." + domain)] = [{"TXT": record.value}]
         zones[domain] = zone
+    zones["brand.example"]["mx"] = [{"A": "127.0.0.1"}]
+    zones["0.0.127.in-addr.arpa"] = {"1": [{"PTR": "mx.brand.example"}]}
     with AuthoritativeDns(zones) as dns:
         server = ServerProcess(tmp_path_factory.mktemp("inbound") / "data", config={
             "dns": {"nameservers": [dns.nameserver]},
@@ -87,6 +89,7 @@ def test_signed_mail_passes_and_carries_our_results(world: tuple[ServerProcess, 
     assert b"spf=pass smtp.mailfrom=news@brand.example" in head
     assert head.count(b"dkim=pass") == 2 and b"header.d=brand.example" in head
     assert b"dmarc=pass" in head and b"Received-SPF: pass" in head
+    assert b"iprev=pass (mx.brand.example) policy.iprev=127.0.0.1" in head
     assert b"bank.example" not in raw  # the forged result claiming our name is gone
     assert head.count(b"Authentication-Results: mail.example.test") == 1
 

@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from postoffice.auth import arc, dkim, dmarc
+from postoffice.auth import arc, dkim, dmarc, dnsbl
 from postoffice.auth.dns import Flow
+from postoffice.auth.dnsbl import DnsblResult
+from postoffice.auth.iprev import IprevResult, iprev
 from postoffice.auth.results import (
     AuthenticationResults,
     MethodResult,
@@ -34,6 +36,13 @@ from postoffice.policy.inbound import Verdict, decide
 log = logging.getLogger("postoffice.inbound")
 T = TypeVar("T")
 Runner = Callable[[Flow[Any]], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class ClientChecks:
+    iprev: IprevResult | None
+    """None when the lookups took too long."""
+    dnsbl: tuple[DnsblResult, ...]
 
 
 @dataclass(frozen=True)
@@ -64,15 +73,41 @@ class InboundChecks:
             return True
         return not any(address in network for network in self._skip)
 
+    def connected(self, session: SessionInfo) -> None:
+        """At connect: the client's FCrDNS and blocklist listings, awaited at end of DATA."""
+        if self.applies(session):
+            session.client_checks = self._spawn(self._client_checks(session.client_ip))
+
     def start(self, session: SessionInfo, txn: Transaction) -> None:
         """At MAIL FROM: start SPF, to be awaited at the end of DATA."""
         if self.applies(session):
             flow = check_mail_from(session.client_ip, txn.mail_from, session.helo,
                                    receiver=self.authserv_id, now=self._clock.now())
-            task = asyncio.get_running_loop().create_task(self._timed(flow))
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
-            txn.spf = task
+            txn.spf = self._spawn(self._timed(flow))
+
+    def _spawn(self, work: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+        task = asyncio.get_running_loop().create_task(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        return task
+
+    async def _client_checks(self, client_ip: str) -> ClientChecks:
+        try:
+            ip = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return ClientChecks(None, ())
+        rev = await self._timed(iprev(ip))
+        zones = list(self._settings.dnsbl)
+        listed = await self._timed(dnsbl.check(ip, zones)) if zones else ()
+        return ClientChecks(rev, listed or ())
+
+    async def client(self, session: SessionInfo) -> ClientChecks:
+        """The connect-time results (none for sessions that are not checked)."""
+        task = session.client_checks
+        if task is None:
+            return ClientChecks(None, ())
+        result: ClientChecks = await task
+        return result
 
     def rewrite_head(self, section: bytes) -> bytes:
         """The incoming header section without results that claim to be ours (RFC 8601 5)."""
@@ -99,7 +134,12 @@ class InboundChecks:
                 author_domain, spf, txn.mail_from, session.helo, signatures),
             reject_as_junk=self._settings.dmarc_reject == "quarantine",
         )
-        methods = [_spf_method(spf)]
+        client = await self.client(session)
+        methods = []
+        if client.iprev is not None:
+            methods.append(MethodResult("iprev", client.iprev.result, comment=client.iprev.name,
+                                        properties=(Property("policy", "iprev", session.client_ip),)))
+        methods.append(_spf_method(spf))
         if signatures is None:
             methods.append(MethodResult("dkim", "temperror", reason="DNS lookups timed out"))
         else:

@@ -125,6 +125,11 @@ class Intake:
             return SENDER_OK if self._config.submission.allow_null_sender else NULL_SENDER_REFUSED
         return SENDER_OK if await self._may_use(session.auth_identity, address) else NOT_OWNER
 
+    def session_started(self, session: SessionInfo) -> None:
+        """A client connected: start what can run while it talks (reverse DNS, blocklists)."""
+        if self.checks is not None:
+            self.checks.connected(session)
+
     def transaction_started(self, session: SessionInfo, txn: Transaction) -> None:
         """MAIL FROM was accepted: start what can run while the client goes on (SPF)."""
         if self.checks is not None:

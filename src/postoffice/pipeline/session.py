@@ -25,6 +25,8 @@ class SessionInfo:
     auth_identity: str | None = None
     trusted: bool = False
     """The client is in `[relay] trusted_networks`: it may relay without AUTH."""
+    client_checks: asyncio.Task[Any] | None = None
+    """The client's reverse DNS and blocklist lookups, started at connect (MX from outside)."""
 
     @property
     def may_relay(self) -> bool:

@@ -80,6 +80,7 @@ class SmtpSession(asyncio.Protocol):
         peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
         self.info = SessionInfo(self.ctx.name, str(peer[0]), int(peer[1]))
         self.info.trusted = self.ctx.intake.is_trusted(self.info.client_ip)
+        self.ctx.intake.session_started(self.info)
         if self.ctx.implicit_tls:
             self.info.tls = tlsinfo.describe(transport.get_extra_info("ssl_object"))
         self.conn = ServerConnection(self.ctx.core_config)
