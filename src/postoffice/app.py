@@ -40,6 +40,7 @@ from postoffice.mta.dns import Resolver, ResolverConfig, run_async
 from postoffice.mta.engine import DeliveryEngine, capture_mailbox
 from postoffice.mta.mta_sts import MtaSts
 from postoffice.mta.routes import Router
+from postoffice.pipeline.greylisting import Greylisting
 from postoffice.pipeline.inbound import InboundChecks
 from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.pipeline.verp import ReturnPaths
@@ -229,9 +230,12 @@ class Worker:
                                                lifetime=config.dns.timeout))
             checks = InboundChecks(settings=config.inbound, authserv_id=config.server.hostname,
                                    run=functools.partial(_run_flow, resolver), clock=SYSTEM_CLOCK)
+        greylist = None
+        if self.role.listen and config.inbound.greylist_domains:
+            greylist = Greylisting(settings=config.inbound, run=committer.run, clock=SYSTEM_CLOCK)
         intake = Intake(
             config=config, clock=SYSTEM_CLOCK, blobs=blobs, directory=directory,
-            commit=committer.commit, verp=verp, checks=checks,
+            commit=committer.commit, verp=verp, checks=checks, greylist=greylist,
         )
         limiter = ConnectionLimiter(config.smtp.max_connections, config.smtp.max_connections_per_ip)
         a = config.auth

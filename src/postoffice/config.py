@@ -189,6 +189,12 @@ class InboundSettings:
     recipient) gets 451 4.7.1 first and is accepted when it retries after greylist_delay."""
     greylist_delay: float = 300.0
     """Seconds a new triplet must wait before its retry is accepted."""
+    greylist_retry_window: float = 86400.0
+    """Seconds after the delay within which the retry must come (later: greylisted again)."""
+    greylist_remember: float = 3110400.0
+    """Seconds a triplet that passed is let through without waiting (36 days)."""
+    greylist_auto_allowlist: int = 5
+    """Passed triplets after which a client network is not greylisted any more; 0 = never."""
 
 
 @dataclass(frozen=True)
@@ -518,6 +524,11 @@ def _validate(settings: Any, section: str) -> None:
         if not 0 <= settings.processes <= 64:
             raise ConfigError(f"[{section}] processes: must be 0 (in the first worker) to 64")
     if isinstance(settings, InboundSettings):
+        if settings.junk_score > settings.reject_score:
+            raise ConfigError(f"[{section}] junk_score must not be above reject_score")
+        if min(settings.greylist_delay, settings.greylist_retry_window,
+               settings.greylist_remember) < 0 or settings.greylist_auto_allowlist < 0:
+            raise ConfigError(f"[{section}] greylist_* settings must not be negative")
         if settings.dmarc_reject not in ("reject", "quarantine"):
             raise ConfigError(f"[{section}] dmarc_reject: expected \"reject\" or \"quarantine\"")
         if settings.check_timeout <= 0:

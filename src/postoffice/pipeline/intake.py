@@ -18,6 +18,7 @@ from postoffice.config import Config
 from postoffice.message import trace
 from postoffice.message.envelope import Recipient
 from postoffice.pipeline.draft import Draft
+from postoffice.pipeline.greylisting import Greylisting
 from postoffice.pipeline.inbound import InboundChecks
 from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.submit import msa_inspector
@@ -93,6 +94,7 @@ class Intake:
         on_queued: Callable[[], None] | None = None,
         verp: ReturnPaths | None = None,
         checks: InboundChecks | None = None,
+        greylist: Greylisting | None = None,
     ) -> None:
         self.on_queued = on_queued
         """Called after a message with remote recipients is committed (wakes delivery)."""
@@ -100,6 +102,8 @@ class Intake:
         self.checks = checks
         """The MX's checks on mail from the outside (None: none are run)."""
         """VERP return paths: RCPT to one files a bounce (None: they are unknown users)."""
+        self.greylist = greylist
+        """Greylisting of local recipients on the MX (None: off)."""
         self._config = config
         self._clock = clock
         self._blobs = blobs
@@ -186,6 +190,9 @@ class Intake:
             if refusal is not None:
                 return refusal
         elif decision.route is Route.LOCAL:
+            deferred = await self._greylisted(session, txn, address)
+            if deferred is not None:
+                return deferred
             if address.lower() not in txn.local:
                 txn.local.append(address.lower())
         elif decision.route is Route.RELAY:
@@ -198,6 +205,13 @@ class Intake:
                 )
             )
         return Reply(decision.code, decision.status, decision.text)
+
+    async def _greylisted(self, session: SessionInfo, txn: Transaction, address: str) -> Reply | None:
+        """451 4.7.1 when greylisting defers this local recipient (MX mail from outside only)."""
+        if self.greylist is None:
+            return None
+        outside = self.checks.applies(session) if self.checks else self.greylist.applies(session)
+        return await self.greylist.check(session.client_ip, txn.mail_from, address) if outside else None
 
     async def _file_bounce(self, txn: Transaction, token: VerpToken) -> Reply | None:
         """Add the bounce mailbox to the transaction for `token`; a reply when it cannot be."""

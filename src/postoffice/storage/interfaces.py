@@ -189,6 +189,28 @@ class Acceptance:
     """File the local copies in each mailbox's Junk folder (special use \\Junk), not INBOX."""
 
 
+@dataclass(frozen=True)
+class GreylistEntry:
+    """One greylisting triplet (policy/greylist.py decides; the store only keeps it)."""
+
+    network: str
+    sender: str
+    recipient: str
+    first_seen: float
+    expires_at: float
+    """After this the entry counts as gone (and `delete_expired_greylist` removes it)."""
+    passed: bool
+
+
+@dataclass(frozen=True)
+class GreylistNetwork:
+    """How many distinct triplets one client network has passed (the automatic allowlist)."""
+
+    network: str
+    passes: int
+    expires_at: float
+
+
 class PendingBlob(Protocol):
     """Content written to a temporary file, not yet durable nor visible."""
 
@@ -306,6 +328,19 @@ class Store(Protocol):
     def retry_now(self, where: QueueFilter, now: float) -> int: ...
     def bounce(self, where: QueueFilter, now: float, reason: str) -> int: ...
     def delete(self, where: QueueFilter) -> int: ...
+
+    # greylisting: rows are returned as stored, expired or not (the policy decides)
+    def get_greylist(self, network: str, sender: str, recipient: str) -> GreylistEntry | None: ...
+    def put_greylist(self, entry: GreylistEntry) -> None:
+        """Insert the entry, or replace the one of the same triplet."""
+        ...
+    def get_greylist_network(self, network: str) -> GreylistNetwork | None: ...
+    def put_greylist_network(self, entry: GreylistNetwork) -> None:
+        """Insert the entry, or replace the one of the same network."""
+        ...
+    def delete_expired_greylist(self, now: float) -> int:
+        """Remove triplets and networks with expires_at <= now; return how many."""
+        ...
 
     # mailboxes
     def list_folders(self, address: str) -> list[Folder]: ...

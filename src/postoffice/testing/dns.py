@@ -43,7 +43,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TypeAlias
@@ -75,6 +75,7 @@ __all__ = [
     "DnsServerError",
     "ZoneSpec",
     "free_udp_tcp_port",
+    "published_zone",
     "zone_text",
 ]
 
@@ -187,6 +188,28 @@ def _rdata(record: object) -> str:
     if isinstance(record, PtrRecord):
         return f"PTR {_absolute(record.target)}"
     raise TypeError(f"cannot render {record!r}")
+
+
+def published_zone(records: Iterable[Mapping[str, str]]) -> dict[str, list[dict[str, object]]]:
+    """Zone data (absolute names) from ``postoffice domain dns --json`` rows (``{"type",
+    "name", "value"}``); the HTTPS row (the policy file) is not DNS and is left out."""
+    data: dict[str, list[dict[str, object]]] = {}
+    for record in records:
+        kind, name, value = record["type"], record["name"], record["value"]
+        if kind == "MX":
+            preference, host = value.split()
+            entry: dict[str, object] = {"MX": [int(preference), host]}
+        elif kind == "TXT":
+            raw = value.encode()
+            entry = {"TXT": [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]}
+        elif kind == "CNAME":
+            entry = {"CNAME": value}
+        elif kind == "HTTPS":
+            continue
+        else:
+            raise ValueError(f"{name}: unexpected record type {kind}")
+        data.setdefault(name, []).append(entry)
+    return data
 
 
 class AuthoritativeDns:

@@ -30,6 +30,8 @@ from postoffice.storage.interfaces import (
     DeliveryOutcome,
     Domain,
     Folder,
+    GreylistEntry,
+    GreylistNetwork,
     InUse,
     MailboxEntry,
     NotFound,
@@ -42,8 +44,8 @@ from postoffice.storage.interfaces import (
     StoredMessage,
     User,
 )
+from postoffice.storage.sqlite import greylist, queue
 from postoffice.storage.sqlite import migrate as migrations
-from postoffice.storage.sqlite import queue
 from postoffice.storage.sqlite.accept import insert_acceptances
 
 DB_NAME: Final = "postoffice.db"
@@ -399,6 +401,28 @@ class SqliteStore:
     def delete(self, where: QueueFilter) -> int:
         with self._transaction():
             return queue.delete(self._db, where)
+
+    # greylisting
+
+    def get_greylist(self, network: str, sender: str, recipient: str) -> GreylistEntry | None:
+        with _errors():
+            return greylist.get(self._db, network, sender, recipient)
+
+    def put_greylist(self, entry: GreylistEntry) -> None:
+        with self._transaction():
+            greylist.put(self._db, entry)
+
+    def get_greylist_network(self, network: str) -> GreylistNetwork | None:
+        with _errors():
+            return greylist.get_network(self._db, network)
+
+    def put_greylist_network(self, entry: GreylistNetwork) -> None:
+        with self._transaction():
+            greylist.put_network(self._db, entry)
+
+    def delete_expired_greylist(self, now: float) -> int:
+        with self._transaction():
+            return greylist.delete_expired(self._db, now)
 
     # mailboxes
 
