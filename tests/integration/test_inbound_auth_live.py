@@ -42,10 +42,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
         zones[domain] = zone
     zones["brand.example"]["mx"] = [{"A": "127.0.0.1"}]
     zones["0.0.127.in-addr.arpa"] = {"1": [{"PTR": "mx.brand.example"}]}
+    zones["bl.example"] = {"1.0.0.127": [{"A": "127.0.0.2"}]}  # a blocklist listing the client
     with AuthoritativeDns(zones) as dns:
         server = ServerProcess(tmp_path_factory.mktemp("inbound") / "data", config={
             "dns": {"nameservers": [dns.nameserver]},
-            "inbound": {"skip_networks": []},  # check mail from loopback too
+            "inbound": {"skip_networks": [],  # check mail from loopback too
+                        "dnsbl": {"bl.example": 2.0}},
         })
         with server:
             server.add_user("bob@example.test", PASSWORD)
@@ -68,9 +70,9 @@ def stored(server: ServerProcess, uid: object, name: str = "INBOX") -> bytes:
                           capture_output=True, check=True).stdout
 
 
-def send(server: ServerProcess, mail_from: str, content: bytes) -> tuple[int, bytes]:
+def send(server: ServerProcess, mail_from: str, content: bytes, helo: str = "mx.sender.example") -> tuple[int, bytes]:
     with server.mx() as client:
-        client.ehlo("mx.sender.example")
+        client.ehlo(helo)
         try:
             client.sendmail(mail_from, ["bob@example.test"], content)
         except smtplib.SMTPDataError as exc:
@@ -132,3 +134,19 @@ def test_postfix_relays_signed_mail_that_passes(world: tuple[ServerProcess, Keyr
     (entry,) = [e for e in folder(server, "INBOX") if e["subject"] == "via postfix"]
     head = stored(server, entry["uid"]).split(b"\r\n\r\n")[0]
     assert b"dkim=pass" in head and b"dmarc=pass" in head and b"spf=pass" in head
+
+
+def test_spam_score_files_in_junk_with_the_rules_that_hit(world: tuple[ServerProcess, Keyring]) -> None:
+    server, keys = world
+    # Signed and DMARC-aligned, but the client claims to be us and is on a blocklist.
+    content = signed(keys, message("news@brand.example", "helo trick"))
+    assert send(server, "news@brand.example", content, helo="mail.example.test")[0] == 250
+    (entry,) = [e for e in folder(server, "Junk") if e["subject"] == "helo trick"]
+    head = stored(server, entry["uid"], "Junk").split(b"\r\n\r\n")[0]
+    assert b"X-Spam-Flag: YES" in head and b"dmarc=pass" in head
+    status = head.split(b"X-Spam-Status: ")[1].split(b"\r\nX-Spam-Flag")[0]
+    assert status.startswith(b"Yes, score=") and b"HELO_IS_OURS" in status and b"DNSBL_BL_EXAMPLE" in status
+    # The same message with an honest HELO: the blocklist alone does not make it Junk.
+    assert send(server, "news@brand.example", signed(keys, message("news@brand.example", "honest")))[0] == 250
+    (entry,) = [e for e in folder(server, "INBOX") if e["subject"] == "honest"]
+    assert b"X-Spam-Status: No, score=" in stored(server, entry["uid"])

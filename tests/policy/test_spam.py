@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import replace
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +14,7 @@ from postoffice.policy.spam import (
     RULES,
     Evidence,
     SpamReport,
+    combined,
     dnsbl_rule,
     header_fields,
     score,
@@ -257,3 +260,19 @@ def test_never_raises_on_malformed_input(header: bytes, body: bytes, helo: str, 
 def test_never_raises_on_header_like_noise(pieces: list[bytes]) -> None:
     text = b"".join(pieces)
     score(Evidence(client_ip="192.0.2.1", helo="x", header=text, body=text))
+
+
+def test_combined_verdict_keeps_the_stronger() -> None:
+    assert combined("accept", "junk") == "junk"
+    assert combined("junk", "accept") == "junk"
+    assert combined("junk", "reject") == "reject"
+    assert combined("reject", "accept") == "reject"
+    assert combined("tempfail", "reject") == "tempfail"
+    assert combined("accept", "accept") == "accept"
+
+
+def test_docs_table_matches_the_rules() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "spam-filtering.md").read_text()
+    rows = dict(re.findall(r"^\| ([A-Z_]+) \| (-?[0-9.]+) \|", doc, re.MULTILINE))
+    assert {name: float(weight) for name, weight in rows.items()} == {
+        name: weight for name, (weight, _) in RULES.items()}

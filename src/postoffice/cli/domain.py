@@ -25,7 +25,7 @@ from postoffice.cli.common import (
 from postoffice.errors import ConfigError, UsageError
 from postoffice.mta.delivery_policy import publish_settings
 from postoffice.mta.dkim import Keyring
-from postoffice.mta.domain_check import Expected
+from postoffice.mta.domain_check import Expected, all_pass
 from postoffice.mta.record_checks import Row, Status
 from postoffice.policy.published import Record
 
@@ -126,7 +126,7 @@ def check_records(args: argparse.Namespace) -> int:
         print_json([row.to_json() for row in rows])
     else:
         print_rows(rows)
-    return 0 if all(row.status is Status.PASS for row in rows) else 1
+    return 0 if all_pass(rows) else 1
 
 
 async def _check(expected: Expected, resolver: Resolver) -> list[Row]:

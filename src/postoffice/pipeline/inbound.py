@@ -30,10 +30,14 @@ from postoffice.auth.results import (
 from postoffice.auth.spf import SpfResult, SpfVerdict, check_mail_from, received_spf_header
 from postoffice.clock import Clock
 from postoffice.config import InboundSettings
+from postoffice.pipeline import rspamd
 from postoffice.pipeline.session import SessionInfo, Transaction
+from postoffice.policy import spam
 from postoffice.policy.inbound import Verdict, decide
 
 log = logging.getLogger("postoffice.inbound")
+BODY_PREFIX = 64 * 1024
+"""How much of the header section and of the body the content rules look at."""
 T = TypeVar("T")
 Runner = Callable[[Flow[Any]], Awaitable[Any]]
 
@@ -148,15 +152,53 @@ class InboundChecks:
             methods.append(MethodResult("arc", str(chain.status), reason=chain.reason or None))
         if dmarc_result is not None:
             methods.append(dmarc_result.method_result())
+        end = content.find(b"\r\n\r\n")
+        head, body = (content, b"") if end < 0 else (content[: end + 2], content[end + 4 :])
+        report = spam.score(spam.Evidence(
+            client_ip=session.client_ip, helo=session.helo,
+            header=head[:BODY_PREFIX], body=body[:BODY_PREFIX],
+            spf=str(spf.result),
+            dkim=tuple(str(r.status) for r in signatures or ()),
+            dkim_aligned_pass=author_domain is not None and any(
+                r.passed and dmarc.aligned(author_domain, r.domain, dmarc.Alignment.RELAXED)
+                for r in signatures or ()),
+            dmarc=_word(dmarc_result.result) if dmarc_result else "",
+            dmarc_disposition=str(dmarc_result.disposition) if dmarc_result else "none",
+            arc=str(chain.status) if chain is not None else "",
+            iprev=client.iprev.result if client.iprev is not None else "",
+            dnsbl={r.zone: self._settings.dnsbl.get(r.zone, 0.0) for r in client.dnsbl if r.listed},
+            our_names=(self.authserv_id,),
+        ))
+        if self._settings.rspamd_url:
+            report = await self._rspamd(report, session, txn, content)
+        s = self._settings
+        action = spam.combined(verdict.action, spam.verdict_for(report, s.junk_score, s.reject_score))
+        if action != verdict.action:
+            reply = (f"550 5.7.1 Message refused as spam (score {report.score:.1f})"
+                     if action == "reject" else "")
+            verdict = Verdict(action, reply, f"spam score {report.score:.1f}")
         header = AuthenticationResults(self.authserv_id, tuple(methods)).render()
         header += received_spf_header(spf, receiver=self.authserv_id)
-        if verdict.action == "junk":
-            header += f"X-Spam-Flag: YES\r\nX-Spam-Status: Yes, reason={verdict.reason}\r\n".encode()
-        log.info("checked client=%s from=<%s> spf=%s dkim=%s dmarc=%s verdict=%s (%s)",
+        header += spam.header_fields(report, junk_score=s.junk_score, junk=action == "junk")
+        log.info("checked client=%s from=<%s> spf=%s dkim=%s dmarc=%s score=%.1f verdict=%s (%s)",
                  session.client_ip, txn.mail_from, spf.result,
                  ",".join(str(r.status) for r in signatures or ()) or "none",
-                 _word(dmarc_result.result) if dmarc_result else "none", verdict.action, verdict.reason)
+                 _word(dmarc_result.result) if dmarc_result else "none", report.score,
+                 verdict.action, verdict.reason)
         return Judgement(verdict, header)
+
+    async def _rspamd(self, report: spam.SpamReport, session: SessionInfo, txn: Transaction,
+                      content: bytes) -> spam.SpamReport:
+        """Rspamd's score added to ours; its trouble is logged and changes nothing."""
+        try:
+            result = await rspamd.check(
+                self._settings.rspamd_url, content, ip=session.client_ip, helo=session.helo,
+                mail_from=txn.mail_from, rcpts=[*txn.local, *(r.address for r in txn.relay)],
+                timeout=self._settings.check_timeout)
+        except rspamd.RspamdError as exc:
+            log.warning("rspamd gave no answer: %s", exc)
+            return report
+        return report.plus("RSPAMD", result.score, f"Rspamd: {result.action}")
 
     async def _spf(self, session: SessionInfo, txn: Transaction) -> SpfResult:
         result = await txn.spf if txn.spf is not None else None

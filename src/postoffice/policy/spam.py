@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
+from postoffice.policy.inbound import Action
+
 T = TypeVar("T")
 SpamVerdict = Literal["accept", "junk", "reject"]
 MANY_URLS = 25
@@ -31,7 +33,7 @@ MANY_URLS = 25
 RULES: dict[str, tuple[float, str]] = {
     "SPF_FAIL": (3.5, "SPF fail: the sender's domain says this IP may not send its mail"),
     "SPF_SOFTFAIL": (1.5, "SPF softfail: the sender's domain doubts this IP"),
-    "DKIM_FAIL": (2.0, "a DKIM signature did not verify and none did"),
+    "DKIM_FAIL": (2.0, "a DKIM signature did not verify, and none passed"),
     "NO_DKIM": (0.5, "no DKIM signature"),
     "DKIM_ALIGNED_PASS": (-1.0, "a DKIM signature by the author's domain verified"),
     "DMARC_FAIL": (2.5, "DMARC fail under the author domain's policy none"),
@@ -128,6 +130,14 @@ def verdict_for(report: SpamReport, junk_score: float, reject_score: float) -> S
     if report.score >= junk_score:
         return "junk"
     return "accept"
+
+
+def combined(auth: Action, spam: SpamVerdict) -> Action:
+    """The authentication verdict (`policy.inbound.decide`) with the spam verdict: the stronger
+    stands, reject over Junk over accept; a temporary failure over all (the retry is checked
+    again, with every result)."""
+    rank = ("accept", "junk", "reject", "tempfail")
+    return auth if rank.index(auth) >= rank.index(spam) else spam
 
 
 def header_fields(report: SpamReport, *, junk_score: float, junk: bool | None = None) -> bytes:

@@ -11,9 +11,10 @@ the workers run as root (``-u root -g root -i``). One ``normal`` worker listens 
 
     lua = $RULESDIR/rspamd.lua                  the stock rules (headers, MIME, subject, ...)
     .include $CONFDIR/{metrics,actions,groups,composites}.conf   stock scores and actions
-    options:  filters = chartable,regexp (no dkim, no fuzzy_check); no Lua modules;
-              dns nameserver: a dead loopback port (no lookup leaves the machine);
-              url_tld: a short suffix list (the full one costs ~9 s to compile at start)
+    options:  filters = chartable,regexp (no dkim, no fuzzy_check); no plugin module is
+              configured, so none loads; dns nameserver: a dead loopback port (no lookup
+              leaves the machine); url_tld: a short suffix list (the full one costs ~9 s to
+              compile at start)
     logging:  DIR/rspamd.log
     worker "normal": bind_socket 127.0.0.1:PORT
 
@@ -21,9 +22,10 @@ So there is no Redis (no Bayes, greylisting or reputation), no DNS (no SPF, DKIM
 checks: postoffice does those itself) and no network maps. The stock actions stand: reject from
 15, add header from 6, greylist from 4. GTUBE is recognised (action reject, score 15).
 
-It is ready when ``GET /ping`` answers ``pong`` (about 0.8 s). :meth:`stop` sends SIGTERM to the
-PID it started (SIGKILL to its process group if it lingers) and removes the directory (kept with
-``keep=True`` or ``POSTOFFICE_KEEP_TMP=1``). A missing ``rspamd`` skips the test (fails under
+It is ready when ``GET /ping`` answers ``pong`` (about 1 s; Rspamd's hs_helper then compiles
+its regular expressions for Hyperscan for a few seconds in the background, into DIR).
+:meth:`stop` sends SIGTERM to the PID it started (SIGKILL to its process group if it lingers)
+and removes the directory (kept with ``keep=True`` or ``POSTOFFICE_KEEP_TMP=1``). A missing ``rspamd`` skips the test (fails under
 ``POSTOFFICE_REQUIRE_PEERS=1``).
 """
 
