@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -276,3 +277,18 @@ def test_docs_table_matches_the_rules() -> None:
     rows = dict(re.findall(r"^\| ([A-Z_]+) \| (-?[0-9.]+) \|", doc, re.MULTILINE))
     assert {name: float(weight) for name, weight in rows.items()} == {
         name: weight for name, (weight, _) in RULES.items()}
+
+
+@pytest.mark.parametrize("sender, hit", [
+    ("support@p\u0430ypal.com", True),           # Cyrillic a among Latin letters
+    ("support@xn--pypal-4ve.com", True),         # the same, as the DNS writes it
+    ("info@b\u00fccher.example", False),         # a real IDN: Latin letters only
+    ("info@\u043f\u0440\u0438\u043c\u0435\u0440.example", False),  # all Cyrillic
+    ("support@paypal.com", False),
+])
+def test_lookalike_from_domains(sender: str, hit: bool) -> None:
+    from postoffice.policy.spam import Evidence, score
+
+    header = f"From: Support <{sender}>\r\nDate: x\r\nMessage-ID: <1@x>\r\nSubject: hi\r\n\r\n".encode()
+    report = score(Evidence(client_ip="192.0.2.1", helo="mx.example.org", header=header))
+    assert ("FROM_LOOKALIKE_DOMAIN" in report.names) is hit

@@ -19,6 +19,7 @@ import email.policy
 import email.utils
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -47,6 +48,8 @@ RULES: dict[str, tuple[float, str]] = {
     "MISSING_MESSAGE_ID": (1.0, "no Message-ID field"),
     "FROM_DISPLAY_NAME_ADDRESS_MISMATCH": (
         2.5, "the From display name shows another address or domain than the From address"),
+    "FROM_LOOKALIKE_DOMAIN": (
+        3.0, "the From domain mixes scripts in one label (a homograph: Cyrillic a in paypal)"),
     "SUBJECT_ALL_CAPS": (1.0, "the Subject is in capitals only"),
     "HTML_ONLY": (0.5, "the text is HTML without a plain text alternative"),
     "MANY_URLS": (0.5, f"more than {MANY_URLS} distinct URLs"),
@@ -248,6 +251,7 @@ def _content_rules(e: Evidence) -> Iterator[str]:
         "MISSING_DATE": lambda m: m.get("Date") is None,
         "MISSING_MESSAGE_ID": lambda m: m.get("Message-ID") is None,
         "FROM_DISPLAY_NAME_ADDRESS_MISMATCH": _display_name_mismatch,
+        "FROM_LOOKALIKE_DOMAIN": _lookalike_from,
         "SUBJECT_ALL_CAPS": lambda m: _all_caps(_decoded(m.get("Subject", ""))),
         "HTML_ONLY": _html_only,
         "MANY_URLS": lambda m: len(urls) > MANY_URLS,
@@ -308,6 +312,40 @@ def _display_name_mismatch(message: email.message.Message) -> bool:
         shown = [m.group(1) for m in _DOMAIN.finditer(without)
                  if m.group(2).lower() in _BARE_DOMAIN_TLDS]
     return any(not _same_site(domain.lower().rstrip("."), actual) for domain in shown)
+
+
+def _lookalike_from(message: email.message.Message) -> bool:
+    value = message.get("From")
+    if value is None:
+        return False
+    pairs = email.utils.getaddresses([_utf8_text(value)])
+    domain = pairs[0][1].rpartition("@")[2] if pairs else ""
+    return any(len(_scripts(_unicode_label(label))) > 1 for label in domain.split("."))
+
+
+def _utf8_text(value: object) -> str:
+    """A header value as text; raw 8-bit bytes (SMTPUTF8 mail) read as UTF-8."""
+    if isinstance(value, email.header.Header):
+        parts = email.header.decode_header(value)
+        return "".join(
+            part.decode(charset if charset and charset != "unknown-8bit" else "utf-8", "replace")
+            if isinstance(part, bytes) else part
+            for part, charset in parts)
+    return _decoded(value)
+
+
+def _unicode_label(label: str) -> str:
+    if label.lower().startswith("xn--"):
+        try:
+            return label.encode("ascii").decode("idna")
+        except (UnicodeError, ValueError):
+            return label
+    return label
+
+
+def _scripts(label: str) -> set[str]:
+    """The scripts of a label's letters (LATIN, CYRILLIC, GREEK, ...), from Unicode names."""
+    return {unicodedata.name(ch, "UNKNOWN").split(" ")[0] for ch in label if ch.isalpha()}
 
 
 def _same_site(a: str, b: str) -> bool:
