@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from postoffice.auth.dkim.sign import SigningKey
 from postoffice.auth.dns import Flow
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
@@ -40,6 +41,7 @@ from postoffice.mta.dns import Resolver, ResolverConfig, run_async
 from postoffice.mta.engine import DeliveryEngine, capture_mailbox
 from postoffice.mta.mta_sts import MtaSts
 from postoffice.mta.routes import Router
+from postoffice.pipeline.forwarding import Forwarding, srs_secret
 from postoffice.pipeline.greylisting import Greylisting
 from postoffice.pipeline.inbound import InboundChecks
 from postoffice.pipeline.intake import DirectoryCache, Intake
@@ -220,8 +222,9 @@ class Worker:
         committer.start()
         blobs = committer.blobs
         directory = DirectoryCache(lambda method, key: committer.run(_call, method, key))
+        install_key = verp_keys.load_or_create(data_dir)
         verp = ReturnPaths(
-            verp_keys.load_or_create(data_dir), is_local_domain=directory.is_local_domain,
+            install_key, is_local_domain=directory.is_local_domain,
             mailbox=lambda: committer.run(capture_mailbox, config.delivery.bounce_mailbox),
         )
         checks = None
@@ -236,6 +239,8 @@ class Worker:
         intake = Intake(
             config=config, clock=SYSTEM_CLOCK, blobs=blobs, directory=directory,
             commit=committer.commit, verp=verp, checks=checks, greylist=greylist,
+            forwarding=Forwarding(srs_secret(install_key), authserv_id=config.server.hostname,
+                                  key_for=_rsa_key(Keyring(data_dir)), clock=SYSTEM_CLOCK),
         )
         limiter = ConnectionLimiter(config.smtp.max_connections, config.smtp.max_connections_per_ip)
         a = config.auth
@@ -329,6 +334,13 @@ def delivery_engine(config: Config, committer: GroupCommitter, intake: Intake) -
 
 async def _run_flow(resolver: Resolver, flow: Flow[Any]) -> Any:
     return await run_async(flow, resolver)
+
+
+def _rsa_key(keyring: Keyring) -> Callable[[str], SigningKey | None]:
+    """A domain's active RSA key (ARC seals use RSA: the widest support), None without one."""
+    def key_for(domain: str) -> SigningKey | None:
+        return next((k for k in keyring.active(domain) if k.algorithm == "rsa-sha256"), None)
+    return key_for
 
 
 def _call(store: Store, method: str, key: str) -> object:

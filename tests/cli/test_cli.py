@@ -194,3 +194,28 @@ def test_domain_dns_and_dkim_rotate(data: Path) -> None:
     assert "DKIM selectors" in added and len(list((data / "dkim" / "other.example").glob("*.pem"))) == 2
     bad = postoffice("domain", "dns", "nowhere.example", data=data, check=False)
     assert bad.returncode == 1 and "not a local domain" in bad.stderr
+
+
+def test_aliases(data: Path) -> None:
+    postoffice("user", "add", "bob@example.test", data=data)
+    out = postoffice("alias", "add", "Team@Example.test", "bob@example.test", "Someone@Remote.Example",
+                     data=data).stdout
+    assert "alias team@example.test added: bob@example.test, someone@remote.example" in out
+    listed = json.loads(postoffice("alias", "ls", "--json", data=data).stdout)
+    assert [(a["address"], a["targets"]) for a in listed] == [
+        ("team@example.test", ["bob@example.test", "someone@remote.example"])]
+    assert listed[0]["created_at"].endswith("Z")
+    assert "team@example.test" in postoffice("alias", "ls", data=data).stdout
+    for args, message in [
+        (("team@example.test", "x@remote.example"), "exists already"),
+        (("bob@example.test", "x@remote.example"), "is a user"),
+        (("team@nowhere.example", "x@remote.example"), "not a local domain"),
+        (("self@example.test", "self@example.test"), "itself"),
+        (("new@example.test", "not-an-address"), "invalid address"),
+    ]:
+        bad = postoffice("alias", "add", *args, data=data, check=False)
+        assert bad.returncode == 1 and message in bad.stderr and bad.stderr.count("\n") == 1, bad.stderr
+    postoffice("alias", "rm", "team@example.test", data=data)
+    assert json.loads(postoffice("alias", "ls", "--json", data=data).stdout) == []
+    gone = postoffice("alias", "rm", "team@example.test", data=data, check=False)
+    assert gone.returncode == 1 and "no alias team@example.test" in gone.stderr

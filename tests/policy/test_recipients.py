@@ -55,3 +55,14 @@ def test_verified_return_path_is_a_bounce_only_in_a_local_domain() -> None:
     assert (d.route, d.code) == (Route.REFUSE, 554)
     d = decide("bounce+x@example.test", source_route=True, local_user=False, return_path=True)
     assert (d.route, d.code) == (Route.REFUSE, 554)
+
+
+def test_forward_only_for_aliases_in_a_local_domain() -> None:
+    def forward(address: str, **kw: bool):
+        return decide_recipient(address, source_route=kw.get("source_route", False),
+                                local_domain=kw.get("local_domain", True), local_user=False,
+                                may_relay=False, forward=True)
+    assert forward("team@example.test").route is Route.FORWARD
+    assert forward("team@elsewhere.example", local_domain=False).code == 554
+    assert forward("team%x@example.test").code == 554
+    assert forward("team@example.test", source_route=True).code == 554

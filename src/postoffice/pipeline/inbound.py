@@ -54,6 +54,10 @@ class Judgement:
     verdict: Verdict
     header: bytes
     """The fields to put on top of the stored message."""
+    authres: str = ""
+    """The Authentication-Results value (authserv-id first), for sealing forwarded copies."""
+    chain: arc.ArcResult | None = None
+    """What ARC validation found (None: it timed out), for sealing forwarded copies."""
 
 
 class InboundChecks:
@@ -177,7 +181,8 @@ class InboundChecks:
             reply = (f"550 5.7.1 Message refused as spam (score {report.score:.1f})"
                      if action == "reject" else "")
             verdict = Verdict(action, reply, f"spam score {report.score:.1f}")
-        header = AuthenticationResults(self.authserv_id, tuple(methods)).render()
+        results = AuthenticationResults(self.authserv_id, tuple(methods))
+        header = results.render()
         header += received_spf_header(spf, receiver=self.authserv_id)
         header += spam.header_fields(report, junk_score=s.junk_score, junk=action == "junk")
         log.info("checked client=%s from=<%s> spf=%s dkim=%s dmarc=%s score=%.1f verdict=%s (%s)",
@@ -185,7 +190,7 @@ class InboundChecks:
                  ",".join(str(r.status) for r in signatures or ()) or "none",
                  _word(dmarc_result.result) if dmarc_result else "none", report.score,
                  verdict.action, verdict.reason)
-        return Judgement(verdict, header)
+        return Judgement(verdict, header, results.value, chain)
 
     async def _rspamd(self, report: spam.SpamReport, session: SessionInfo, txn: Transaction,
                       content: bytes) -> spam.SpamReport:

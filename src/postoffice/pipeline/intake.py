@@ -2,11 +2,13 @@
 
 The SMTP adapter asks this service about each envelope step and hands it the content; the
 service answers with replies and makes accepted messages durable through the group committer.
-Unauthenticated sessions are the MX (local delivery only); authenticated ones are submission
-(relay anywhere, MSA checks on the content)."""
+Unauthenticated sessions are the MX (local delivery only, but for the targets of aliases and
+SRS addresses: forwarding); authenticated ones are submission (relay anywhere, MSA checks on the
+content)."""
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import logging
 import time
@@ -18,11 +20,13 @@ from postoffice.config import Config
 from postoffice.message import trace
 from postoffice.message.envelope import Recipient
 from postoffice.pipeline.draft import Draft
+from postoffice.pipeline.forwarding import Forwarding
 from postoffice.pipeline.greylisting import Greylisting
-from postoffice.pipeline.inbound import InboundChecks
+from postoffice.pipeline.inbound import InboundChecks, Judgement
 from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.submit import msa_inspector
 from postoffice.pipeline.verp import ReturnPaths, bounce_header
+from postoffice.policy import srs
 from postoffice.policy.lanes import choose_lane
 from postoffice.policy.recipients import Route, decide_recipient, split_address
 from postoffice.policy.senders import may_send_as
@@ -31,6 +35,7 @@ from postoffice.proto.smtp.reply import Reply
 from postoffice.storage.ids import new_message_id
 from postoffice.storage.interfaces import (
     Acceptance,
+    Alias,
     BlobStore,
     StorageError,
     StoredMessage,
@@ -45,6 +50,8 @@ TEMPFAIL = Reply(451, "4.3.0", "Temporary local problem, please try again later"
 SENDER_OK = Reply(250, "2.1.0", "Sender OK")
 NOT_OWNER = Reply(553, "5.7.1", "Sender address not owned by the authenticated user")
 NULL_SENDER_REFUSED = Reply(553, "5.7.1", "Null sender not allowed for submission")
+MAX_ALIAS_DEPTH = 8
+"""How deep aliases of aliases are followed."""
 APART = Reply(452, "4.5.3", "Too many recipients: bounces go in a transaction of their own")
 """Bounces carry a trace field the other recipients must not get: the client sends them later."""
 
@@ -76,6 +83,10 @@ class DirectoryCache:
         user: User | None = await self._get("user", address.lower(), "get_user")
         return user
 
+    async def alias(self, address: str) -> Alias | None:
+        alias: Alias | None = await self._get("alias", address.lower(), "get_alias")
+        return alias
+
     def cached_user(self, address: str) -> User | None:
         """The user as last looked up, without I/O (None if never looked up)."""
         hit = self._entries.get(("user", address.lower()))
@@ -95,6 +106,7 @@ class Intake:
         verp: ReturnPaths | None = None,
         checks: InboundChecks | None = None,
         greylist: Greylisting | None = None,
+        forwarding: Forwarding | None = None,
     ) -> None:
         self.on_queued = on_queued
         """Called after a message with remote recipients is committed (wakes delivery)."""
@@ -104,6 +116,8 @@ class Intake:
         """VERP return paths: RCPT to one files a bounce (None: they are unknown users)."""
         self.greylist = greylist
         """Greylisting of local recipients on the MX (None: off)."""
+        self.forwarding = forwarding
+        """Aliases and SRS addresses (None: neither is known)."""
         self._config = config
         self._clock = clock
         self._blobs = blobs
@@ -171,9 +185,12 @@ class Intake:
         try:
             local_domain = bool(domain) and await self._directory.is_local_domain(domain)
             local_user = local_domain and await self._directory.user(address) is not None
+            targets = await self._expand(address) if local_domain and not local_user else None
         except StorageError:
             return TEMPFAIL
-        token = self.verp.token(address) if local_domain and not local_user and self.verp else None
+        token = None
+        if local_domain and not local_user and targets is None and self.verp:
+            token = self.verp.token(address)
         decision = decide_recipient(
             address,
             source_route=source_route,
@@ -181,6 +198,7 @@ class Intake:
             local_user=local_user,
             may_relay=session.may_relay,
             return_path=token is not None,
+            forward=targets is not None,
         )
         if decision.route is not Route.REFUSE and _mixes(txn, decision.route is Route.BOUNCE):
             return APART
@@ -189,6 +207,15 @@ class Intake:
             refusal = await self._file_bounce(txn, token)
             if refusal is not None:
                 return refusal
+        elif decision.route is Route.FORWARD:
+            assert targets is not None
+            deferred = await self._greylisted(session, txn, address)
+            if deferred is not None:
+                return deferred
+            local_targets, remote = targets
+            txn.local.extend(t for t in local_targets if t not in txn.local)
+            copies = txn.forwards.setdefault(domain, [])
+            copies.extend(Recipient(t) for t in remote if t not in {c.address for c in copies})
         elif decision.route is Route.LOCAL:
             deferred = await self._greylisted(session, txn, address)
             if deferred is not None:
@@ -205,6 +232,44 @@ class Intake:
                 )
             )
         return Reply(decision.code, decision.status, decision.text)
+
+    async def _expand(self, address: str) -> tuple[list[str], list[str]] | None:
+        """(local mailboxes, remote addresses) an alias or SRS address of ours goes on to;
+        None when it is neither (or nothing is left of it). Raises StorageError."""
+        if self.forwarding is None:
+            return None
+        local: list[str] = []
+        remote: list[str] = []
+        if srs.is_srs(address):
+            original = self.forwarding.reverse(address)
+            if original is None:
+                return None
+            await self._resolve(original, local, remote, set(), MAX_ALIAS_DEPTH)
+        else:
+            alias = await self._directory.alias(address)
+            if alias is None:
+                return None
+            await self._resolve(alias.address, local, remote, set(), MAX_ALIAS_DEPTH)
+        return (local, remote) if local or remote else None
+
+    async def _resolve(self, address: str, local: list[str], remote: list[str], seen: set[str],
+                       depth: int) -> None:
+        """Add where `address` delivers to: a mailbox, an alias's targets (followed), or a remote
+        address; local addresses that are neither are dropped with a log line."""
+        key = address.lower()
+        if key in seen:
+            return
+        seen.add(key)
+        _, domain = split_address(address)
+        if not domain or not await self._directory.is_local_domain(domain):
+            remote.append(address)
+        elif await self._directory.user(address) is not None:
+            local.append(key)
+        elif (alias := await self._directory.alias(address)) is not None and depth > 0:
+            for target in alias.targets:
+                await self._resolve(target, local, remote, seen, depth - 1)
+        else:
+            log.warning("alias target %s is no mailbox here; not delivered", address)
 
     async def _greylisted(self, session: SessionInfo, txn: Transaction, address: str) -> Reply | None:
         """451 4.7.1 when greylisting defers this local recipient (MX mail from outside only)."""
@@ -283,9 +348,14 @@ class Intake:
         return may_use
 
     async def route_address(self, address: str) -> tuple[tuple[str, ...], tuple[Recipient, ...]]:
-        """(local, relay) for one address made by postoffice itself (a DSN's recipient)."""
+        """(local, relay) for one address made by postoffice itself (a DSN's recipient); an SRS
+        address of ours goes to the sender it stands for."""
         _, domain = split_address(address)
         if domain and await self._directory.is_local_domain(domain):
+            if self.forwarding is not None and srs.is_srs(address):
+                original = self.forwarding.reverse(address)
+                if original is not None and original.lower() != address.lower():
+                    return await self.route_address(original)
             if await self._directory.user(address) is not None:
                 return (address.lower(),), ()
         return (), (Recipient(address),)
@@ -338,6 +408,7 @@ class Intake:
     ) -> Reply:
         junk = False
         prefix = b""
+        judgement = None
         if self.checks is not None and self.checks.applies(session) and draft.complete():
             judgement = await self.checks.judge(session, txn, draft.content())
             verdict = judgement.verdict
@@ -348,6 +419,8 @@ class Intake:
                          session.client_ip, txn.mail_from, verdict.reason)
                 return Reply(int(code), status, text)
             junk, prefix = verdict.action == "junk", judgement.header
+        forwards = {d: r for d, r in txn.forwards.items() if r}
+        content = draft.content() if forwards and draft.complete() else b""
         pending = draft.finish(prefix)
         if pending is None:
             assert draft.refusal is not None
@@ -370,20 +443,28 @@ class Intake:
             ret=(params.get("RET") or "").upper() or None,
             envid=params.get("ENVID"),
         )
-        lane = choose_lane(draft.fields or [], {}, None) if txn.relay else "transactional"
+        remote = txn.relay or forwards
+        lane = choose_lane(draft.fields or [], {}, None) if remote else "transactional"
         acceptance = Acceptance(
             message=message, local=tuple(txn.local), relay=tuple(txn.relay), lane=lane, junk=junk
         )
+        if junk and forwards:
+            log.info("id=%s is Junk: not forwarded to %d address(es)", queue_id,
+                     sum(map(len, forwards.values())))
+            forwards = {}
         try:
-            await self._commit(pending, acceptance)
-        except StorageError:
-            self._blobs.discard(pending)
-            return TEMPFAIL
-        except OSError:
+            # The forwarded copies first: should the rest fail, the client sends it all again.
+            for domain, recipients in forwards.items():
+                await self._forward(message, prefix + content, domain, recipients, lane, judgement)
+            if txn.local or txn.relay:
+                await self._commit(pending, acceptance)
+            else:
+                self._blobs.discard(pending)
+        except (StorageError, OSError):
             # Disk full, I/O error: nothing was acknowledged, the client retries.
             self._blobs.discard(pending)
             return TEMPFAIL
-        if txn.relay and self.on_queued is not None:
+        if remote and self.on_queued is not None:
             self.on_queued()
         log.info(
             "accepted id=%s listener=%s client=%s from=<%s> local=%d relay=%d size=%d auth=%s",
@@ -392,9 +473,34 @@ class Intake:
         )
         return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
 
+    async def _forward(self, message: StoredMessage, content: bytes, domain: str,
+                       recipients: list[Recipient], lane: str, judgement: Judgement | None) -> None:
+        """Queue the copy forwarded through `domain`: a message of its own, ARC-sealed, with an
+        SRS envelope sender in `domain`. Raises StorageError or OSError."""
+        assert self.forwarding is not None
+        seal = self.forwarding.seal(content, domain, authres=judgement.authres if judgement else None,
+                                    chain=judgement.chain if judgement else None)
+        writer = self._blobs.writer()
+        try:
+            writer.write(seal + content)
+            pending = writer.finish()
+        except OSError:
+            writer.abort()
+            raise
+        copy = dataclasses.replace(
+            message, id=new_message_id(self._clock.now()), blob=pending.digest, size=pending.size,
+            mail_from=self.forwarding.sender(message.mail_from, domain))
+        try:
+            await self._commit(pending, Acceptance(copy, (), tuple(recipients), lane))
+        except BaseException:
+            self._blobs.discard(pending)
+            raise
+        log.info("forwarded id=%s as id=%s via %s from=<%s> to %d address(es) sealed=%s",
+                 message.id, copy.id, domain, copy.mail_from, len(recipients), bool(seal))
+
 
 def _mixes(txn: Transaction, bounce: bool) -> bool:
     """Whether one more recipient would put a bounce and other mail in one transaction."""
     if bounce:
-        return bool(txn.relay) or (bool(txn.local) and not txn.bounces)
+        return bool(txn.relay or txn.forwards) or (bool(txn.local) and not txn.bounces)
     return bool(txn.bounces)

@@ -45,9 +45,12 @@ class Transaction:
     """Accepted remote recipients, for the outbound queue."""
     bounces: list[VerpToken] = field(default_factory=list)
     """What the accepted VERP return paths name (the bounce mailbox is in `local`)."""
+    forwards: dict[str, list[Recipient]] = field(default_factory=dict)
+    """Remote targets of aliases (and reversed SRS addresses), by the forwarding domain: each
+    domain's copy is stored apart, with an SRS sender in that domain and an ARC seal."""
     spf: asyncio.Task[Any] | None = None
     """The SPF check started at MAIL FROM (MX mail from the outside), awaited at end of DATA."""
 
     @property
     def recipient_count(self) -> int:
-        return len(self.local) + len(self.relay)
+        return len(self.local) + len(self.relay) + sum(map(len, self.forwards.values()))

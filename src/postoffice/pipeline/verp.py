@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from postoffice.policy import verp
+from postoffice.policy import srs, verp
 from postoffice.policy.recipients import split_address
 from postoffice.policy.verp import VerpToken
 
@@ -33,9 +33,10 @@ class ReturnPaths:
         """The envelope sender for queue item `item` of message `message_id`: its return path
         in the sender's domain when that domain is local, else `mail_from` as it is (the null
         sender stays null). Items past what a token with a message id holds get an item-only
-        token."""
+        token. An SRS sender (a forwarded copy) stays: a bounce to it goes back to the original
+        sender through reverse SRS."""
         local, domain = split_address(mail_from)
-        if not local or not domain or not await self._is_local_domain(domain):
+        if not local or not domain or srs.is_srs(mail_from) or not await self._is_local_domain(domain):
             return mail_from
         token = VerpToken(item, message_id if item <= verp.MAX_INDEX else None)
         return verp.encode(token=token, domain=domain, secret=self._secret)

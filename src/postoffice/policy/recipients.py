@@ -11,6 +11,8 @@ class Route(enum.Enum):
     """A mailbox on this server."""
     RELAY = "relay"
     """Queued for outbound delivery."""
+    FORWARD = "forward"
+    """An alias of ours, or an SRS address of ours: expands to its targets, which may be remote."""
     BOUNCE = "bounce"
     """A VERP return path of ours: a bounce, filed in the bounce mailbox."""
     REFUSE = "refuse"
@@ -48,6 +50,7 @@ def decide_recipient(
     local_user: bool,
     may_relay: bool,
     return_path: bool = False,
+    forward: bool = False,
 ) -> RecipientDecision:
     """The reply to RCPT TO, given what the store says about the address.
 
@@ -56,7 +59,10 @@ def decide_recipient(
     source-route forms. Sessions that may relay (authenticated submission, or a client in
     `[relay] trusted_networks`) may send anywhere; local recipients are delivered directly.
     `return_path`: the address is a VERP return path whose token verifies (no such user exists,
-    yet it takes mail in a local domain)."""
+    yet it takes mail in a local domain). `forward`: the address is an alias in a local domain,
+    or an SRS address of ours whose hash verifies; its targets are the only remote addresses the
+    MX relays to (forwarding), and only the store's alias table or a verified SRS hash names
+    them: the checks above still refuse every other relay request."""
     local, domain = split_address(address)
     if not domain or not local:
         return RecipientDecision(Route.REFUSE, 501, "5.1.3", "Bad recipient address syntax")
@@ -65,6 +71,8 @@ def decide_recipient(
     if local_domain:
         if local_user:
             return RecipientDecision(Route.LOCAL)
+        if forward:
+            return RecipientDecision(Route.FORWARD)
         if return_path:
             return RecipientDecision(Route.BOUNCE)
         return RecipientDecision(Route.REFUSE, 550, "5.1.1", "No such user here")

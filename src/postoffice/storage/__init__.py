@@ -6,6 +6,7 @@ from pathlib import Path
 
 from postoffice.storage.interfaces import (
     Acceptance,
+    Alias,
     AlreadyExists,
     BlobStore,
     BlobWriter,
@@ -24,6 +25,7 @@ from postoffice.storage.interfaces import (
 
 __all__ = [
     "Acceptance",
+    "Alias",
     "AlreadyExists",
     "BlobStore",
     "BlobWriter",

@@ -50,6 +50,17 @@ class User:
 
 
 @dataclass(frozen=True)
+class Alias:
+    """An address in a local domain whose mail goes on to its targets (`postoffice alias`)."""
+
+    address: str
+    """Normalised local@domain (as storage.addresses spells it)."""
+    targets: tuple[str, ...]
+    """Normalised addresses: local mailboxes, other aliases, or remote addresses."""
+    created_at: float
+
+
+@dataclass(frozen=True)
 class StoredMessage:
     """Metadata of one accepted message; the content is the blob named `blob`."""
 
@@ -283,6 +294,17 @@ class Store(Protocol):
     def list_users(self, domain: str | None = None) -> list[User]: ...
     def set_password(self, address: str, password_hash: str) -> None: ...
     def set_allowed_senders(self, address: str, allowed: Sequence[str]) -> None: ...
+
+    # aliases
+    def add_alias(self, address: str, targets: Sequence[str]) -> Alias:
+        """Raises NotFound when the domain is not local, AlreadyExists when the address is
+        an alias or a user already, ValueError for a malformed address or no targets."""
+        ...
+    def remove_alias(self, address: str) -> None:
+        """Raises NotFound."""
+        ...
+    def get_alias(self, address: str) -> Alias | None: ...
+    def list_aliases(self, domain: str | None = None) -> list[Alias]: ...
 
     # messages and queue
     def get_message(self, message_id: str) -> StoredMessage | None: ...

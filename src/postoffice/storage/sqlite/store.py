@@ -25,6 +25,7 @@ from postoffice.storage import addresses
 from postoffice.storage.blobs import FileBlobStore, PackEntry
 from postoffice.storage.interfaces import (
     Acceptance,
+    Alias,
     AlreadyExists,
     BlobStore,
     DeliveryOutcome,
@@ -44,7 +45,7 @@ from postoffice.storage.interfaces import (
     StoredMessage,
     User,
 )
-from postoffice.storage.sqlite import greylist, queue
+from postoffice.storage.sqlite import aliases, greylist, queue
 from postoffice.storage.sqlite import migrate as migrations
 from postoffice.storage.sqlite.accept import insert_acceptances
 
@@ -180,6 +181,8 @@ class SqliteStore:
                 raise NotFound(f"no domain {name}")
             if row[1]:
                 raise InUse(f"domain {name} still has {row[1]} user(s); remove them first")
+            if aliases.listed(self._db, name):
+                raise InUse(f"domain {name} still has aliases; remove them first")
             self._db.execute("DELETE FROM domains WHERE id = ?", (row[0],))
 
     def list_domains(self) -> list[Domain]:
@@ -220,6 +223,8 @@ class SqliteStore:
             row = self._db.execute("SELECT id FROM domains WHERE name = ?", (domain,)).fetchone()
             if row is None:
                 raise NotFound(f"{domain} is not a local domain; add it first")
+            if aliases.get(self._db, user.address) is not None:
+                raise AlreadyExists(f"{user.address} is an alias; remove it first")
             user_id = self._db.execute(
                 "INSERT INTO users (address, domain_id, password_hash, allowed_senders, created_at)"
                 " VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -293,6 +298,33 @@ class SqliteStore:
             )
             if cursor.rowcount == 0:
                 raise NotFound(f"no user {address}")
+
+    # aliases
+
+    def add_alias(self, address: str, targets: Sequence[str]) -> Alias:
+        normalized = tuple(dict.fromkeys(map(addresses.normalize_address, targets)))
+        if not normalized:
+            raise ValueError("an alias needs at least one target")
+        alias = Alias(addresses.normalize_address(address), normalized, self._clock())
+        with self._transaction():
+            aliases.add(self._db, alias)
+        return alias
+
+    def remove_alias(self, address: str) -> None:
+        with self._transaction():
+            aliases.remove(self._db, addresses.normalize_address(address))
+
+    def get_alias(self, address: str) -> Alias | None:
+        try:
+            address = addresses.normalize_address(address)
+        except ValueError:
+            return None
+        with _errors():
+            return aliases.get(self._db, address)
+
+    def list_aliases(self, domain: str | None = None) -> list[Alias]:
+        with _errors():
+            return aliases.listed(self._db, None if domain is None else addresses.normalize_domain(domain))
 
     # messages and queue
 
