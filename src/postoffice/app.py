@@ -35,6 +35,7 @@ from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
 from postoffice.errors import PostofficeError
 from postoffice.mta import verp_keys
+from postoffice.mta.bimi_logos import LogoFetcher
 from postoffice.mta.delivery_policy import publish_settings
 from postoffice.mta.dkim import Keyring
 from postoffice.mta.dns import Resolver, ResolverConfig, run_async
@@ -231,8 +232,10 @@ class Worker:
         if self.role.listen and config.inbound.checks:
             resolver = Resolver(ResolverConfig(nameservers=config.dns.nameservers,
                                                lifetime=config.dns.timeout))
+            logos = LogoFetcher(resolver, clock=SYSTEM_CLOCK)
             checks = InboundChecks(settings=config.inbound, authserv_id=config.server.hostname,
-                                   run=functools.partial(_run_flow, resolver), clock=SYSTEM_CLOCK)
+                                   run=functools.partial(_run_flow, resolver), clock=SYSTEM_CLOCK,
+                                   fetch_logo=logos.fetch)
         greylist = None
         if self.role.listen and config.inbound.greylist_domains:
             greylist = Greylisting(settings=config.inbound, run=committer.run, clock=SYSTEM_CLOCK)

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from postoffice.auth import arc, dkim, dmarc, dnsbl
+from postoffice.auth import arc, bimi, dkim, dmarc, dnsbl
 from postoffice.auth.dns import Flow
 from postoffice.auth.dnsbl import DnsblResult
 from postoffice.auth.iprev import IprevResult, iprev
@@ -62,9 +62,12 @@ class Judgement:
 
 class InboundChecks:
     def __init__(
-        self, *, settings: InboundSettings, authserv_id: str, run: Runner, clock: Clock
+        self, *, settings: InboundSettings, authserv_id: str, run: Runner, clock: Clock,
+        fetch_logo: Callable[[str], Awaitable[bytes]] | None = None,
     ) -> None:
         self._settings = settings
+        self._fetch_logo = fetch_logo
+        """Fetches a BIMI Indicator (cached); None: no BIMI-Location is added."""
         self.authserv_id = authserv_id
         self._run = run
         self._clock = clock
@@ -118,8 +121,9 @@ class InboundChecks:
         return result
 
     def rewrite_head(self, section: bytes) -> bytes:
-        """The incoming header section without results that claim to be ours (RFC 8601 5)."""
-        return remove_own_results(section, self.authserv_id)
+        """The incoming header section without results that claim to be ours (RFC 8601 5)
+        and without the BIMI fields only a receiver may add."""
+        return bimi.remove_receiver_fields(remove_own_results(section, self.authserv_id))
 
     async def judge(self, session: SessionInfo, txn: Transaction, content: bytes) -> Judgement:
         spf = await self._spf(session, txn)
@@ -156,6 +160,12 @@ class InboundChecks:
             methods.append(MethodResult("arc", str(chain.status), reason=chain.reason or None))
         if dmarc_result is not None:
             methods.append(dmarc_result.method_result())
+        location = b""
+        if dmarc_result is not None and author_domain is not None:
+            indicator = await self._bimi(author_domain, dmarc_result)
+            if indicator is not None:
+                methods.append(indicator.method_result())
+                location = indicator.location_field() or b""
         end = content.find(b"\r\n\r\n")
         head, body = (content, b"") if end < 0 else (content[: end + 2], content[end + 4 :])
         report = spam.score(spam.Evidence(
@@ -184,6 +194,8 @@ class InboundChecks:
         results = AuthenticationResults(self.authserv_id, tuple(methods))
         header = results.render()
         header += received_spf_header(spf, receiver=self.authserv_id)
+        if action == "accept":
+            header += location  # a brand logo only on mail that reaches the Inbox
         header += spam.header_fields(report, junk_score=s.junk_score, junk=action == "junk")
         log.info("checked client=%s from=<%s> spf=%s dkim=%s dmarc=%s score=%.1f verdict=%s (%s)",
                  session.client_ip, txn.mail_from, spf.result,
@@ -191,6 +203,22 @@ class InboundChecks:
                  _word(dmarc_result.result) if dmarc_result else "none", report.score,
                  verdict.action, verdict.reason)
         return Judgement(verdict, header, results.value, chain)
+
+    async def _bimi(self, author_domain: str, result: dmarc.DmarcResult) -> bimi.BimiResult | None:
+        """BIMI for DMARC-passing mail: the record, then the Indicator fetched and checked."""
+        if str(result.result) != "pass":
+            return None
+        found = await self._timed(bimi.evaluate(author_domain, result))
+        if found is None or found.result is not bimi.BimiStatus.PASS:
+            return found
+        location = found.record.location if found.record else None
+        if self._fetch_logo is None or not location:
+            return None
+        try:
+            problems = bimi.check_svg(await self._fetch_logo(location))
+        except Exception as exc:  # the fetcher's FetchError: any failure means no logo
+            problems = [str(exc)]
+        return found.indicator_checked(problems)
 
     async def _rspamd(self, report: spam.SpamReport, session: SessionInfo, txn: Transaction,
                       content: bytes) -> spam.SpamReport:

@@ -1,0 +1,124 @@
+"""BIMI Indicators (SVG logos) fetched over HTTPS for the MX, cached.
+
+A logo is fetched the first time a passing message names it and kept for `ttl` seconds (a
+failure for `retry_after`), so a busy sender's logo costs one fetch a day. The certificate must
+match the URL's host; the body must be `image/svg+xml` and at most `max_size` octets (the SVG
+profile's 32 KB). The caller checks the SVG (`auth.bimi.check_svg`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import urllib.parse
+
+from postoffice.auth.dns import DnsQuery, RRType, lookup_all
+from postoffice.clock import SYSTEM_CLOCK, Clock
+from postoffice.mta.dns import DnsLookup, run_async
+from postoffice.mta.https import FetchError, parse_head, read_body
+
+MAX_SIZE = 32 * 1024
+
+
+class LogoFetcher:
+    def __init__(
+        self,
+        resolver: DnsLookup,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        ssl_context: ssl.SSLContext | None = None,
+        port: int = 443,
+        connect_host: str | None = None,
+        timeout: float = 10.0,
+        max_size: int = MAX_SIZE,
+        ttl: float = 86400.0,
+        retry_after: float = 3600.0,
+    ) -> None:
+        self.resolver = resolver
+        self.clock = clock
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self.port = port
+        self.connect_host = connect_host
+        """Tests: connect here, while the certificate must still match the URL's host."""
+        self.timeout = timeout
+        self.max_size = max_size
+        self.ttl = ttl
+        self.retry_after = retry_after
+        self._cache: dict[str, tuple[float, bytes | FetchError]] = {}
+
+    async def fetch(self, url: str) -> bytes:
+        """The logo at `url`; raises FetchError (also a cached one) with the reason."""
+        now = self.clock.now()
+        hit = self._cache.get(url)
+        if hit is not None and hit[0] > now:
+            if isinstance(hit[1], FetchError):
+                raise hit[1]
+            return hit[1]
+        try:
+            data = await self._fetch(url)
+        except FetchError as exc:
+            self._cache[url] = (now + self.retry_after, exc)
+            raise
+        self._cache[url] = (now + self.ttl, data)
+        return data
+
+    async def _fetch(self, url: str) -> bytes:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        if parts.scheme != "https" or not host or parts.port not in (None, 443):
+            raise FetchError(f"{url}: not an https:// URL on port 443")
+        path = parts.path or "/"
+        if parts.query:
+            path += "?" + parts.query
+        try:
+            async with asyncio.timeout(self.timeout):
+                addresses = await self._addresses(host)
+                return await self._get(host, path, addresses)
+        except FetchError as exc:
+            raise FetchError(f"{url}: {exc}") from None
+        except TimeoutError:
+            raise FetchError(f"{url}: timed out after {self.timeout:g} s") from None
+        except ssl.SSLCertVerificationError as exc:
+            raise FetchError(f"{url}: certificate: {exc.verify_message or exc}") from None
+        except Exception as exc:  # OSError, SSLError, IncompleteReadError, LimitOverrunError
+            raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
+
+    async def _addresses(self, host: str) -> tuple[str, ...]:
+        if self.connect_host is not None:
+            return (self.connect_host,)
+        answers = await run_async(
+            lookup_all([DnsQuery(host, RRType.A), DnsQuery(host, RRType.AAAA)]), self.resolver)
+        addresses = tuple(str(a) for answer in answers for a in answer.addresses)
+        if not addresses:
+            raise FetchError(f"{host} has no address")
+        return addresses
+
+    async def _get(self, host: str, path: str, addresses: tuple[str, ...]) -> bytes:
+        error: OSError | None = None
+        for address in addresses:
+            try:
+                reader, writer = await asyncio.open_connection(
+                    address, self.port, ssl=self.ssl_context, server_hostname=host)
+                break
+            except ssl.SSLCertVerificationError:
+                raise
+            except OSError as exc:
+                error = exc
+        else:
+            assert error is not None
+            raise error
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: postoffice\r\n"
+                         "Accept: image/svg+xml\r\nConnection: close\r\n\r\n".encode("ascii"))
+            await writer.drain()
+            status, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
+            if status != 200:
+                raise FetchError(f"HTTP status {status}")
+            kind = headers.get("content-type", "").partition(";")[0].strip().lower()
+            if kind != "image/svg+xml":
+                raise FetchError(f"Content-Type {kind!r} is not image/svg+xml")
+            return await read_body(reader, headers, self.max_size)
+        finally:
+            writer.transport.abort()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()

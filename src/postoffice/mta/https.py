@@ -1,0 +1,68 @@
+"""A small HTTPS GET for the few documents mail needs from the web (MTA-STS policies, BIMI
+logos): HTTP/1.1, no redirects followed, Content-Length, chunked or close framing, a size
+limit. Failures raise `FetchError` with the reason."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+_STATUS_LINE = re.compile(r"HTTP/1\.[01] (\d{3})(?: .*)?")
+_CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
+
+
+class FetchError(Exception):
+    """A document could not be fetched; the message says why."""
+
+
+def parse_head(head: bytes) -> tuple[int, dict[str, str]]:
+    """Status code and headers (names in lower case) of an HTTP/1.x response head."""
+    status_line, *lines = head.decode("latin-1").removesuffix("\r\n\r\n").split("\r\n")
+    match = _STATUS_LINE.fullmatch(status_line)
+    if match is None:
+        raise FetchError(f"not an HTTP/1.x response: {status_line[:80]!r}")
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip():
+            raise FetchError(f"malformed header line {line[:80]!r}")
+        name, value = name.lower(), value.strip(" \t")
+        if name in headers and name in ("content-length", "content-type"):
+            if headers[name] != value:
+                raise FetchError(f"conflicting {name} headers")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return int(match.group(1)), headers
+
+
+async def read_body(reader: asyncio.StreamReader, headers: dict[str, str], limit: int) -> bytes:
+    too_large = FetchError(f"body larger than {limit} bytes")
+    coding = headers.get("transfer-encoding", "").lower()
+    if coding:
+        if coding != "chunked":
+            raise FetchError(f"unsupported Transfer-Encoding {coding!r}")
+        body = bytearray()
+        while True:
+            size_line = (await reader.readuntil(b"\r\n"))[:-2].partition(b";")[0].strip()
+            if not _CHUNK_SIZE.fullmatch(size_line):
+                raise FetchError(f"bad chunk size {size_line[:20]!r}")
+            size = int(size_line, 16)
+            if size == 0:
+                return bytes(body)  # trailers, if any, are not read
+            if len(body) + size > limit:
+                raise too_large
+            body += await reader.readexactly(size)
+            if await reader.readexactly(2) != b"\r\n":
+                raise FetchError("chunk not followed by CRLF")
+    length = headers.get("content-length")
+    if length is not None:
+        if not (length.isascii() and length.isdigit()):
+            raise FetchError(f"bad Content-Length {length!r}")
+        if int(length) > limit:
+            raise too_large
+        return await reader.readexactly(int(length))
+    body = bytearray()
+    while chunk := await reader.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
