@@ -7,7 +7,9 @@ import json
 import smtplib
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,9 +18,11 @@ from postoffice.mta.dkim import Keyring
 from postoffice.testing import peers
 from postoffice.testing.dns import KNOTD, AuthoritativeDns
 from postoffice.testing.postfix import POSTFIX, PostfixInstance
+from postoffice.testing.scripted_smtp import Script, ScriptedSmtp
 from postoffice.testing.server import ServerProcess, postoffice
 
 PASSWORD = "pw-inbound-1"
+PEERS: dict[Path, ScriptedSmtp] = {}
 
 
 def message(sender: str, subject: str, extra: str = "") -> bytes:
@@ -43,15 +47,19 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
     zones["brand.example"]["mx"] = [{"A": "127.0.0.1"}]
     zones["0.0.127.in-addr.arpa"] = {"1": [{"PTR": "mx.brand.example"}]}
     zones["bl.example"] = {"1.0.0.127": [{"A": "127.0.0.2"}]}  # a blocklist listing the client
-    with AuthoritativeDns(zones) as dns:
+    with AuthoritativeDns(zones) as dns, ScriptedSmtp(Script()) as peer:
+        host, port = peer.address
         server = ServerProcess(tmp_path_factory.mktemp("inbound") / "data", config={
             "dns": {"nameservers": [dns.nameserver]},
             "inbound": {"skip_networks": [],  # check mail from loopback too
                         "dnsbl": {"bl.example": 2.0}},
+            "delivery": {"smarthost": f"{host}:{port}"},  # forwarded copies go to the peer
         })
         with server:
             server.add_user("bob@example.test", PASSWORD)
+            postoffice("alias", "add", "team@example.test", "someone@remote.example", data=server.data)
             server.start()
+            PEERS[server.data] = peer
             yield server, keys
 
 
@@ -150,3 +158,27 @@ def test_spam_score_files_in_junk_with_the_rules_that_hit(world: tuple[ServerPro
     assert send(server, "news@brand.example", signed(keys, message("news@brand.example", "honest")))[0] == 250
     (entry,) = [e for e in folder(server, "INBOX") if e["subject"] == "honest"]
     assert b"X-Spam-Status: No, score=" in stored(server, entry["uid"])
+
+
+def test_forwarded_mail_is_sealed_over_our_results(world: tuple[ServerProcess, Keyring]) -> None:
+    from postoffice.auth import arc
+    from postoffice.auth.dns import run_sync
+
+    server, keys = world
+    peer = PEERS[server.data]
+    content = signed(keys, message("news@brand.example", "to the team"))
+    with server.mx() as client:
+        client.ehlo("mx.sender.example")
+        client.sendmail("news@brand.example", ["team@example.test"], content)
+    deadline = time.monotonic() + 15
+    while not peer.messages and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (forwarded,) = peer.messages
+    assert forwarded.mail_from.startswith("SRS0=") and forwarded.mail_from.endswith("@example.test")
+    aar = forwarded.content.split(b"ARC-Authentication-Results: ")[1].split(b"\r\nARC-")[0]
+    assert b"i=1; mail.example.test;" in aar and b"dkim=pass" in aar and b"dmarc=pass" in aar
+    records = json.loads(postoffice("domain", "dns", "example.test", "--json", data=server.data).stdout)
+    zone = {r["name"]: [{"TXT": r["value"]}] for r in records if "._domainkey." in r["name"]}
+    chain = run_sync(arc.validate(forwarded.content, now=int(time.time())), zone)
+    assert (chain.status, chain.sealers) == (arc.ArcStatus.PASS, ("example.test",)), chain
+    assert forwarded.content.endswith(content)  # the original, brand.example's signature intact
