@@ -214,6 +214,9 @@ class PublishSettings:
     """Mode of the MTA-STS policy served for local domains: none, testing or enforce."""
     mta_sts_max_age: int = 604800
     """max_age of the MTA-STS policy, seconds."""
+    bimi_logos: dict[str, str] = field(default_factory=dict)
+    """Domain -> https URL of its SVG Tiny PS logo, for its BIMI record (needs DMARC at
+    enforcement: dmarc_policy quarantine or reject)."""
 
 
 @dataclass(frozen=True)
@@ -544,6 +547,13 @@ def _validate(settings: Any, section: str) -> None:
         for key, allowed in choices.items():
             if getattr(settings, key) not in allowed:
                 raise ConfigError(f"[{section}] {key}: expected one of {', '.join(allowed)}")
+        from postoffice.auth.bimi import BimiRecordError, bimi_record
+
+        for domain, url in settings.bimi_logos.items():
+            try:
+                bimi_record(url)
+            except BimiRecordError as exc:
+                raise ConfigError(f"[{section}.bimi_logos] {domain}: {exc}") from None
         if not 0 <= settings.mta_sts_max_age <= 31557600:
             raise ConfigError(f"[{section}] mta_sts_max_age: 0 to 31557600 seconds")
     if isinstance(settings, RelaySettings):
@@ -622,7 +632,12 @@ def render(hostname: str, listeners: Mapping[str, str], development: bool = Fals
                 continue  # its own [section.key] table: an example is below
             if f.name in docs:
                 lines.append(f"# {docs[f.name]}")
-            lines.append(f"{f.name} = {_toml_value(getattr(settings, f.name))}")
+            value = getattr(settings, f.name)
+            if isinstance(value, dict) and not value:
+                # Left unset, so that either form works: key = { ... } or a [section.key] table.
+                lines.append(f"# {f.name} = {{ }}   (or a [{name}.{f.name}] table)")
+                continue
+            lines.append(f"{f.name} = {_toml_value(value)}")
         lines.append("")
     lines += [
         "# IP pools: where outbound connections leave from (none: the system's default address).",

@@ -173,6 +173,14 @@ def test_domain_dns_lists_every_record_a_sending_domain_publishes(data: Path) ->
     assert after[("TXT", "example.test")] == "v=spf1 mx ip4:192.0.2.7 ip6:2001:db8::7 ~all"
     assert "mode: enforce" in after[("HTTPS", "https://mta-sts.example.test/.well-known/mta-sts.txt")]
     assert after[("TXT", "_mta-sts.example.test")] != sts_id
+    assert not any(name.startswith("default._bimi.") for _, name in after)  # no logo, no BIMI
+    toml.write_text(toml.read_text() + '\n[publish.bimi_logos]\n"example.test" = "https://www.example.test/logo.svg"\n')
+    with_bimi = {(r["type"], r["name"]): r["value"]
+                 for r in json.loads(postoffice("domain", "dns", "example.test", "--json", data=data).stdout)}
+    assert with_bimi[("TXT", "default._bimi.example.test")] == "v=BIMI1; l=https://www.example.test/logo.svg;"
+    toml.write_text(toml.read_text().replace("https://www.example.test/logo.svg", "http://x/logo.svg"))
+    bad = postoffice("domain", "dns", "example.test", data=data, check=False)
+    assert bad.returncode == 1 and "bimi_logos" in bad.stderr and bad.stderr.count("\n") == 1
 
 
 def test_domain_dns_and_dkim_rotate(data: Path) -> None:

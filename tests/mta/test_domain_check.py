@@ -273,3 +273,20 @@ def test_a_retired_key_may_be_gone_but_the_active_one_may_not() -> None:
     assert rows[retired].status is Status.PASS and all_pass(list(rows.values()))
     rows = rows_by_name(exp, zone_for(exp, **{active: None}))
     assert rows[active].status is Status.MISSING and not all_pass(list(rows.values()))
+
+
+def test_bimi_row() -> None:
+    from postoffice.auth.dns import RRType, lookup, run_sync
+    from postoffice.mta.record_checks import Status, bimi_row
+
+    expected = "v=BIMI1; l=https://www.example.test/logo.svg;"
+    name = "default._bimi.example.test"
+
+    def row(records: list[dict[str, object]]) -> Status:
+        zone = {name: records} if records else {"example.test": [{"A": "192.0.2.1"}]}
+        return bimi_row("example.test", expected, run_sync(lookup(name, RRType.TXT), zone)).status
+
+    assert row([{"TXT": expected}]) is Status.PASS
+    assert row([]) is Status.MISSING
+    assert row([{"TXT": "v=BIMI1; l=https://other.example/logo.svg;"}]) is Status.WRONG
+    assert row([{"TXT": expected}, {"TXT": expected.replace("www", "cdn")}]) is Status.WRONG

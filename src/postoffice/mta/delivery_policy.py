@@ -109,4 +109,5 @@ def publish_settings(config: Config, domain: str) -> published.Publish:
         mx=p.mx or (config.server.hostname,), sending_addresses=addresses, spf_all=p.spf,
         dmarc_policy=p.dmarc_policy, report_mailbox=p.report_mailbox,
         mta_sts_mode=p.mta_sts_mode, mta_sts_max_age=p.mta_sts_max_age,
+        bimi_logo=p.bimi_logos.get(domain.lower().rstrip("."), ""),
     )

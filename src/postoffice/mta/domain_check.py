@@ -23,13 +23,14 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from postoffice.auth.dns import DnsQuery, Flow, IPAddress, RRType, lookup_all
+from postoffice.auth.dns import DnsQuery, Flow, IPAddress, RRType, lookup, lookup_all
 from postoffice.auth.spf import SpfResult, check_host
 from postoffice.mta.dns import DnsLookup, run_async
 from postoffice.mta.mta_sts import FetchError, MtaSts
 from postoffice.mta.record_checks import (
     Row,
     Status,
+    bimi_row,
     dkim_row,
     dmarc_row,
     mx_row,
@@ -96,6 +97,9 @@ def dns_rows(expected: Expected) -> Flow[list[Row]]:
     rows.append(sts_txt_row(d, published.mta_sts_id(expected.policy), sts))
     rows.append(sts_host_row(d, publish.mx[0], (host_a, host_aaaa)))
     rows.append(tlsrpt_row(d, txt[f"_smtp._tls.{d}"], tlsrpt))
+    if publish.bimi_logo:
+        bimi = yield from lookup(f"default._bimi.{d}", RRType.TXT)
+        rows.append(bimi_row(d, txt[f"default._bimi.{d}"], bimi))
     return rows
 
 

@@ -275,3 +275,29 @@ def policy_row(url: str, expected: str, fetched: Policy | None, error: str = "")
                    f"serves {'; '.join(differences)}: serve the expected policy")
     return Row("HTTPS", url, Status.PASS, expected, found)
 
+
+
+def bimi_row(domain: str, expected: str, answer: DnsAnswer) -> Row:
+    """One v=BIMI1 record at default._bimi whose l= is our logo's URL."""
+    from postoffice.auth.bimi import BimiRecordError, parse_record
+
+    name = f"default._bimi.{domain}"
+    failed = _failure("TXT", name, expected, answer)
+    if failed:
+        return failed
+    records = [t for t in _texts(answer) if t.startswith("v=BIMI1")]
+    found = " | ".join(records)
+    if not records:
+        return Row("TXT", name, Status.MISSING, expected, found, "publish the expected record")
+    if len(records) > 1:
+        return Row("TXT", name, Status.WRONG, expected, found,
+                   f"{len(records)} v=BIMI1 records: receivers ignore them all; keep one")
+    try:
+        location = parse_record(records[0]).location
+    except BimiRecordError as exc:
+        return Row("TXT", name, Status.WRONG, expected, found, f"invalid record ({exc}): publish "
+                   "the expected record")
+    wanted = parse_record(expected).location
+    if location != wanted:
+        return Row("TXT", name, Status.WRONG, expected, found, f"l= should be {wanted}")
+    return Row("TXT", name, Status.PASS, expected, found)

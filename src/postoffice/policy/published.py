@@ -2,7 +2,7 @@
 
 For each local domain: MX (our MX hosts), SPF (the MX hosts, from which mail leaves unless IP
 pools say otherwise, and the pools' addresses), the DKIM keys (made by the keyring, passed in), DMARC
-(reports to a mailbox of ours), MTA-STS (the `_mta-sts` TXT whose id changes whenever the policy
+(reports to a mailbox of ours), BIMI (when a logo is configured), MTA-STS (the `_mta-sts` TXT whose id changes whenever the policy
 text does, and the `mta-sts.` host that serves the policy), and TLS-RPT. Pure: the caller
 supplies the configuration values and the DKIM records."""
 
@@ -37,6 +37,8 @@ class Publish:
     """rua for DMARC and TLS-RPT; empty: postmaster@<domain>."""
     mta_sts_mode: str = "testing"
     mta_sts_max_age: int = 604800
+    bimi_logo: str = ""
+    """The domain's logo URL for its BIMI record; empty: no BIMI record."""
 
 
 def spf_record(publish: Publish) -> str:
@@ -74,4 +76,7 @@ def records(domain: str, publish: Publish, dkim: Sequence[Record] = ()) -> list[
     out.append(Record("TXT", f"_mta-sts.{domain}", f"v=STSv1; id={mta_sts_id(policy)}"))
     out.append(Record("CNAME", f"mta-sts.{domain}", f"{publish.mx[0]}."))
     out.append(Record("TXT", f"_smtp._tls.{domain}", f"v=TLSRPTv1; rua=mailto:{mailbox}"))
+    if publish.bimi_logo:
+        # The URL was checked when the configuration was read (auth.bimi.bimi_record).
+        out.append(Record("TXT", f"default._bimi.{domain}", f"v=BIMI1; l={publish.bimi_logo};"))
     return out
