@@ -47,6 +47,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProc
     zones["brand.example"]["mx"] = [{"A": "127.0.0.1"}]
     zones["0.0.127.in-addr.arpa"] = {"1": [{"PTR": "mx.brand.example"}]}
     zones["bl.example"] = {"1.0.0.127": [{"A": "127.0.0.2"}]}  # a blocklist listing the client
+    zones["elsewhere.example"] = {"@": [{"A": "192.0.2.80"}]}  # an envelope domain without SPF
     with AuthoritativeDns(zones) as dns, ScriptedSmtp(Script()) as peer:
         host, port = peer.address
         server = ServerProcess(tmp_path_factory.mktemp("inbound") / "data", config={
@@ -113,8 +114,7 @@ def test_dmarc_reject_refuses_and_quarantine_files_in_junk(world: tuple[ServerPr
     code, text = send(server, "bounce@elsewhere.example", tampered)
     assert code == 550 and b"5.7.26" in text
     # An unsigned message from shop.example (p=quarantine) sent from an envelope that is not
-    # shop.example's: DMARC fails, the policy says Junk. (elsewhere.example's SPF lookup fails
-    # here, but that domain is not aligned with shop.example: it cannot change the outcome.)
+    # shop.example's: DMARC fails, the policy says Junk.
     code, _ = send(server, "bounce@elsewhere.example", message("sales@shop.example", "offer"))
     assert code == 250
     (entry,) = [e for e in folder(server, "Junk") if e["subject"] == "offer"]
@@ -182,3 +182,10 @@ def test_forwarded_mail_is_sealed_over_our_results(world: tuple[ServerProcess, K
     chain = run_sync(arc.validate(forwarded.content, now=int(time.time())), zone)
     assert (chain.status, chain.sealers) == (arc.ArcStatus.PASS, ("example.test",)), chain
     assert forwarded.content.endswith(content)  # the original, brand.example's signature intact
+
+
+def test_a_dns_failure_is_a_tempfail(world: tuple[ServerProcess, Keyring]) -> None:
+    server, keys = world
+    # unknown.example is not served by our nameserver (REFUSED: a temporary failure).
+    code, text = send(server, "someone@unknown.example", message("news@brand.example", "dns trouble"))
+    assert code == 451 and b"4.4.3" in text

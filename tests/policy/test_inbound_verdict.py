@@ -14,11 +14,12 @@ from postoffice.policy.inbound import decide
     ({"from_problem": None, "dmarc": "fail", "disposition": "quarantine"}, "junk", ""),
     ({"from_problem": None, "dmarc": "fail", "disposition": "none"}, "accept", ""),
     ({"from_problem": None, "dmarc": "none", "disposition": "none"}, "accept", ""),
-    # A DNS failure that could have passed DMARC holds a policy back: try again, never reject.
-    ({"from_problem": None, "dmarc": "fail", "disposition": "reject", "aligned_temperror": True}, "tempfail", "451 4.4.3"),
-    ({"from_problem": None, "dmarc": "fail", "disposition": "quarantine", "aligned_temperror": True}, "tempfail", "451"),
-    # ... but not when no policy would act on the message.
-    ({"from_problem": None, "dmarc": "fail", "disposition": "none", "aligned_temperror": True}, "accept", ""),
+    # A DNS failure in SPF or DKIM: try again, never reject, never Junk, never a pass...
+    ({"from_problem": None, "dmarc": "fail", "disposition": "reject", "temperror": True}, "tempfail", "451 4.4.3"),
+    ({"from_problem": None, "dmarc": "fail", "disposition": "quarantine", "temperror": True}, "tempfail", "451"),
+    ({"from_problem": None, "dmarc": "none", "disposition": "none", "temperror": True}, "tempfail", "451"),
+    # ... unless DMARC passed all the same (a DKIM pass of the author's domain).
+    ({"from_problem": None, "dmarc": "pass", "disposition": "none", "temperror": True}, "accept", ""),
 ])
 def test_decide(kwargs: dict[str, object], action: str, reply: str) -> None:
     verdict = decide(**kwargs)

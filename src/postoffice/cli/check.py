@@ -209,7 +209,7 @@ def check_message(args: argparse.Namespace) -> int:
     import time
 
     from postoffice.auth import arc, bimi, dkim, dmarc
-    from postoffice.pipeline.inbound import aligned_temperror
+    from postoffice.pipeline.inbound import any_temperror
     from postoffice.policy.inbound import decide
 
     ip = client_ip(args.ip)
@@ -235,8 +235,7 @@ def check_message(args: argparse.Namespace) -> int:
         from_problem=from_problem,
         dmarc=str(dmarc_result.result) if dmarc_result else "none",
         disposition=str(dmarc_result.disposition) if dmarc_result else "none",
-        aligned_temperror=isinstance(author, dmarc.AuthorDomain) and aligned_temperror(
-            author.domain, spf, args.mail_from, args.helo, signatures),
+        temperror=any_temperror(spf, signatures),
     )
     methods = [spf_method(spf)]
     methods += [MethodResult("dkim", str(r.status), reason=r.reason or None, properties=(

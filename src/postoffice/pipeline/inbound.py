@@ -142,8 +142,7 @@ class InboundChecks:
             dmarc=_word(dmarc_result.result) if dmarc_result else (
                 "temperror" if author_domain else "none"),
             disposition=str(dmarc_result.disposition) if dmarc_result else "none",
-            aligned_temperror=author_domain is not None and aligned_temperror(
-                author_domain, spf, txn.mail_from, session.helo, signatures),
+            temperror=any_temperror(spf, signatures),
             reject_as_junk=self._settings.dmarc_reject == "quarantine",
         )
         client = await self.client(session)
@@ -251,20 +250,10 @@ class InboundChecks:
             return None
 
 
-def aligned_temperror(
-    author_domain: str, spf: SpfResult, mail_from: str, helo: str,
-    signatures: list[dkim.DkimResult] | None,
-) -> bool:
-    """Whether a temporary failure hit a check that could have passed DMARC: SPF for a domain
-    aligned (relaxed) with the author's, or a signature by such a domain (or timed-out DKIM)."""
-    relaxed = dmarc.Alignment.RELAXED
-    spf_domain = dmarc.SpfCheck.for_envelope(str(spf.result), mail_from, helo).domain
-    if str(spf.result) == "temperror" and dmarc.aligned(author_domain, spf_domain, relaxed):
-        return True
-    if signatures is None:
-        return True
-    return any(str(r.status) == "temperror" and dmarc.aligned(author_domain, r.domain, relaxed)
-               for r in signatures)
+def any_temperror(spf: SpfResult, signatures: list[dkim.DkimResult] | None) -> bool:
+    """Whether SPF or DKIM failed for DNS reasons (None: the DKIM lookups timed out)."""
+    return (str(spf.result) == "temperror" or signatures is None
+            or any(str(r.status) == "temperror" for r in signatures))
 
 
 def _word(result: object) -> str:

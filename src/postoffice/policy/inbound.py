@@ -6,11 +6,9 @@ Rules, first match wins:
 1. No usable author (no From field, several, several addresses, unparseable): reject
    `550 5.7.1`; DMARC cannot be applied to such a message, and it is how spoofing hides.
 2. DMARC pass: accept.
-3. DMARC temperror, or a DMARC policy would act (quarantine, reject) while a check that could
-   have passed it failed for DNS reasons (SPF or a DKIM signature aligned with the author's
-   domain, temperror): `451 4.4.3`, try again later. Never a pass, never a permanent reject on a
-   DNS failure; a temperror that could not change the outcome (an unaligned domain, no policy)
-   does not hold the message up.
+3. A check failed for DNS reasons (temperror in SPF, a DKIM signature, or DMARC): `451 4.4.3`,
+   try again later. Never a pass, never a permanent reject, never Junk on a DNS failure: the
+   retry gets every check again.
 4. DMARC disposition reject: `550 5.7.26` (or Junk, when configured to quarantine instead).
 5. DMARC disposition quarantine: Junk.
 6. Otherwise accept (spam scoring may still file it in Junk)."""
@@ -36,18 +34,18 @@ def decide(
     from_problem: str | None,
     dmarc: str,
     disposition: str,
-    aligned_temperror: bool = False,
+    temperror: bool = False,
     reject_as_junk: bool = False,
 ) -> Verdict:
     """`dmarc`: the result word as Authentication-Results spells it; `disposition`: none,
-    quarantine or reject (what the DMARC policy asks); `aligned_temperror`: SPF or a DKIM
-    signature for a domain aligned with the author's failed temporarily."""
+    quarantine or reject (what the DMARC policy asks); `temperror`: SPF or a DKIM signature
+    failed temporarily (a DNS failure)."""
     if from_problem is not None:
         return Verdict("reject", "550 5.7.1 Message must have exactly one author (From) address",
                        f"From: {from_problem}")
     if dmarc == "pass":
         return Verdict("accept", "", "DMARC pass")
-    if dmarc == "temperror" or (aligned_temperror and disposition in ("quarantine", "reject")):
+    if dmarc == "temperror" or temperror:
         return Verdict("tempfail", "451 4.4.3 Temporary DNS failure during checks, try again later",
                        "a DNS lookup failed temporarily")
     if disposition == "reject":
