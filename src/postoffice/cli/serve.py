@@ -13,7 +13,7 @@ LOGIN_HINT = {
     "smtp": "MX for local domains, no login",
     "submission": "STARTTLS, then AUTH PLAIN/LOGIN",
     "submissions": "TLS, then AUTH PLAIN/LOGIN",
-    "http": "GET /healthz",
+    "http": "GET /healthz; MTA-STS policy for mta-sts.<domain>",
 }
 
 
