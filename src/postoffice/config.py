@@ -172,8 +172,8 @@ class InboundSettings:
     skip_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     """Clients the checks are not run for (local programs); CIDR networks."""
     check_timeout: float = 20.0
-    """Seconds all lookups of one message may take (RFC 7208 4.6.4: at least 20); past it the
-    checks count as a temporary DNS failure."""
+    """Seconds the lookups of each check (SPF, DKIM, ARC, DMARC, ...) may take (RFC 7208 4.6.4:
+    at least 20); past it that check counts as a temporary DNS failure."""
     dmarc_reject: str = "reject"
     """What DMARC p=reject does: "reject" (550 5.7.26) or "quarantine" (file in Junk)."""
     dnsbl: dict[str, float] = field(default_factory=dict)

@@ -3,8 +3,9 @@ sends RCPT and DATA), then at the end of DATA DKIM, ARC and DMARC on the content
 (`policy.inbound`: accept, Junk, reject, try again) and the header fields that record it
 (Authentication-Results, Received-SPF, X-Spam-* for Junk), which go on top of the message.
 
-The evaluators are the pure flows of `auth/`, run here on the shared resolver within one time
-budget per message (`[inbound] check_timeout`); running out of time is a temporary DNS failure,
+The evaluators are the pure flows of `auth/`, run here on the shared resolver, each within
+`[inbound] check_timeout` (DKIM and ARC at the same time); running out of time is a temporary
+DNS failure,
 which never passes and never rejects for good. Sessions that authenticated, trusted relay
 clients and `[inbound] skip_networks` (local programs) are not checked."""
 
