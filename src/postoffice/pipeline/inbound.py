@@ -5,9 +5,8 @@ sends RCPT and DATA), then at the end of DATA DKIM, ARC and DMARC on the content
 
 The evaluators are the pure flows of `auth/`, run here on the shared resolver, each within
 `[inbound] check_timeout` (DKIM and ARC at the same time); running out of time is a temporary
-DNS failure,
-which never passes and never rejects for good. Sessions that authenticated, trusted relay
-clients and `[inbound] skip_networks` (local programs) are not checked."""
+DNS failure, which never passes and never rejects for good. Sessions that authenticated,
+trusted relay clients and `[inbound] skip_networks` (local programs) are not checked."""
 
 from __future__ import annotations
 
