@@ -1,0 +1,31 @@
+"""Typed parse errors: each says how the server should answer it.
+
+BAD: the command is answered `tag BAD text` (or `* BAD` when no tag was read) and the
+connection goes on. TOOBIG: a synchronising literal over the limit was refused before the
+client sent it, answered `tag NO [TOOBIG]`. FATAL: the stream can no longer be framed
+(overlong line, oversized non-synchronising literal): answer `* BYE` and close.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Severity(Enum):
+    BAD = "BAD"
+    TOOBIG = "TOOBIG"
+    FATAL = "FATAL"
+
+
+class GrammarError(ValueError):
+    """A command that does not follow the formal syntax (always Severity.BAD)."""
+
+
+@dataclass(frozen=True)
+class ParseError:
+    """A command the parser could not accept; `tag` is None when no valid tag was read."""
+
+    tag: str | None
+    text: str
+    severity: Severity = Severity.BAD
