@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "postoffice"
-PURE = ("proto", "auth", "message", "policy")
+PURE = ("proto", "auth", "message", "policy", "sieve")
 FORBIDDEN = {"asyncio", "socket", "ssl", "sqlite3", "selectors", "dns", "asyncpg", "psycopg",
              "subprocess", "postoffice.storage", "postoffice.server", "postoffice.app"}
 

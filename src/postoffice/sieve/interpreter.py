@@ -1,0 +1,280 @@
+"""Run a parsed Sieve script against one message (RFC 5228 sections 2.10, 3-5).
+
+`check` refuses a script before it runs: unknown commands, tests or tags, wrong arguments,
+`require` after other commands, an extension used but not declared, or declared but not
+supported, `elsif`/`else` without an `if`. `execute` answers the actions; the implicit keep
+(2.10.2) is added unless a keep, fileinto, discard, redirect (without :copy) or reject ran.
+Any error gives `Result.error` and a single keep, so the message still reaches the Inbox."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.header import decode_header, make_header
+from email.utils import getaddresses
+from typing import Literal, cast
+
+from postoffice.sieve.arguments import (
+    ADDRESS_PARTS,
+    COMMANDS,
+    MATCH_TYPES,
+    TAG_CAPABILITIES,
+    TESTS,
+    Arguments,
+    split,
+)
+from postoffice.sieve.match import AddressPart, MatchType, address_part, matches
+from postoffice.sieve.nodes import Command, Script, SieveError, Test
+from postoffice.sieve.parser import parse
+
+SUPPORTED = frozenset({"fileinto", "reject", "ereject", "envelope", "copy", "subaddress",
+                       "mailbox", "comparator-i;octet", "comparator-i;ascii-casemap"})
+"""Extensions a script may `require`."""
+ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to", "resent-from",
+                             "resent-to", "resent-cc", "resent-bcc", "resent-sender",
+                             "delivered-to", "return-path", "x-original-to"})
+"""Fields the address test reads (5.1: it MUST be restricted to fields holding addresses)."""
+MAX_REDIRECTS = 5
+_ADDRESS = re.compile(r"[^\s<>@\"]+@[^\s<>@\"]+")
+
+ActionKind = Literal["keep", "fileinto", "discard", "redirect", "reject", "ereject"]
+
+
+@dataclass(frozen=True)
+class Message:
+    headers: Sequence[tuple[str, str]]
+    """(name, raw value) in message order."""
+    envelope_from: str
+    """The SMTP MAIL FROM address; "" for the null sender."""
+    envelope_to: str
+    """The RCPT TO address being delivered to."""
+    size: int
+    """Octets."""
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing to do with the message. `discard` is listed so the MDA can log it; alone it
+    means "deliver nowhere", next to other actions it changes nothing."""
+
+    kind: ActionKind
+    argument: str = ""
+    """The folder (fileinto), address (redirect) or reason (reject, ereject)."""
+    create: bool = False
+    """fileinto :create: make the folder when it does not exist (RFC 5490)."""
+    copy: bool = False
+    """fileinto/redirect :copy (RFC 3894)."""
+
+
+KEEP = Action("keep")
+
+
+@dataclass(frozen=True)
+class Result:
+    actions: tuple[Action, ...]
+    error: str | None = None
+    """Why the script failed (the actions are then a plain keep)."""
+    line: int = 0
+
+
+def run(source: str, message: Message) -> Result:
+    """Parse, check and execute `source`; never raises for a bad script."""
+    try:
+        script = parse(source)
+        check(script)
+    except SieveError as error:
+        return Result((KEEP,), error.reason, error.line)
+    return execute(script, message)
+
+
+def check(script: Script) -> None:
+    """Raise SieveError (with its line) when `script` must not be run."""
+    required: set[str] = set()
+    commands, start = script.commands, 0
+    while start < len(commands) and commands[start].name == "require":
+        command = commands[start]
+        for name in _command_args(command).strings(0):
+            if name.lower() not in SUPPORTED:
+                raise SieveError(f"unsupported extension {name!r}", command.line)
+            required.add(name.lower())
+        start += 1
+    _check_block(commands[start:], required)
+
+
+def _check_block(commands: Sequence[Command], required: set[str]) -> None:
+    previous = ""
+    for command in commands:
+        if command.name == "require":
+            raise SieveError("require must come before every other command", command.line)
+        if command.name in ("elsif", "else") and previous not in ("if", "elsif"):
+            raise SieveError(f"{command.name} without a preceding if", command.line)
+        arguments = _command_args(command)
+        _need(COMMANDS[command.name].capability, arguments, required, command.line)
+        for test in command.tests:
+            _check_test(test, required)
+        if command.block is not None:
+            _check_block(command.block, required)
+        previous = command.name
+
+
+def _check_test(test: Test, required: set[str]) -> None:
+    arguments = _test_args(test)
+    _need(TESTS[test.name].capability, arguments, required, test.line)
+    for inner in test.tests:
+        _check_test(inner, required)
+
+
+def _need(capability: str, arguments: Arguments, required: set[str], line: int) -> None:
+    needs = {TAG_CAPABILITIES[tag] for tag in arguments.tags if tag in TAG_CAPABILITIES}
+    if capability:
+        needs.add(capability)
+    for name in sorted(needs - required):
+        raise SieveError(f"{name!r} is used but not declared with require", line)
+
+
+def _command_args(command: Command) -> Arguments:
+    if command.name not in COMMANDS:
+        raise SieveError(f"unknown command {command.name!r}", command.line)
+    control = command.name in ("if", "elsif", "else")
+    if control != (command.block is not None):
+        raise SieveError(f"{command.name}: {'a block is' if control else 'no block'} expected",
+                         command.line)
+    if len(command.tests) != (command.name in ("if", "elsif")):
+        raise SieveError(f"{command.name}: wrong number of tests", command.line)
+    return split(command.name, COMMANDS[command.name], command.args, command.line)
+
+
+def _test_args(test: Test) -> Arguments:
+    if test.name not in TESTS:
+        raise SieveError(f"unknown test {test.name!r}", test.line)
+    count = len(test.tests)
+    if (test.name == "not" and count != 1 or test.name in ("anyof", "allof") and count == 0
+            or test.name not in ("not", "anyof", "allof") and count):
+        raise SieveError(f"{test.name}: wrong number of tests", test.line)
+    arguments = split(test.name, TESTS[test.name], test.args, test.line)
+    if test.name == "size" and len(arguments.tags) != 1:
+        raise SieveError("size: exactly one of :over and :under is needed", test.line)
+    if test.name == "envelope":
+        for part in arguments.strings(0):
+            if part.lower() not in ("from", "to"):
+                raise SieveError(f"envelope: unsupported part {part!r}", test.line)
+    return arguments
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Run:
+    def __init__(self, message: Message) -> None:
+        self.message = message
+        self.actions: list[Action] = []
+        self.implicit_keep = True
+
+    def block(self, commands: Sequence[Command]) -> None:
+        taken = False
+        for command in commands:
+            if command.name == "if" or command.name == "elsif" and not taken:
+                taken = self.test(command.tests[0])
+                if taken:
+                    self.block(command.block or ())
+            elif command.name == "else" and not taken:
+                self.block(command.block or ())
+            elif command.name not in ("if", "elsif", "else"):
+                self.command(command)
+
+    def command(self, command: Command) -> None:
+        name = command.name
+        if name == "stop":
+            raise _Stop
+        if name == "require":
+            return
+        arguments = _command_args(command)
+        text = arguments.strings(0)[0] if arguments.positional else ""
+        if name == "redirect":
+            if not _ADDRESS.fullmatch(text):
+                raise SieveError(f"redirect: not an address: {text!r}", command.line)
+            if sum(action.kind == "redirect" for action in self.actions) >= MAX_REDIRECTS:
+                raise SieveError(f"more than {MAX_REDIRECTS} redirects", command.line)
+        if name == "fileinto" and not text:
+            raise SieveError("fileinto: empty folder name", command.line)
+        copy = "copy" in arguments.tags
+        action = Action(cast(ActionKind, name), text, "create" in arguments.tags, copy)
+        if not copy:
+            self.implicit_keep = False
+        self.add(action)
+
+    def add(self, action: Action) -> None:
+        same = [a for a in self.actions if (a.kind, a.argument) == (action.kind, action.argument)]
+        if same:  # the same folder or address twice: once (2.10.3), :create if either had it
+            index = self.actions.index(same[0])
+            self.actions[index] = Action(action.kind, action.argument,
+                                         same[0].create or action.create, same[0].copy and
+                                         action.copy)
+        else:
+            self.actions.append(action)
+
+    def test(self, test: Test) -> bool:
+        name = test.name
+        if name in ("true", "false"):
+            return name == "true"
+        if name == "not":
+            return not self.test(test.tests[0])
+        if name == "anyof":
+            return any(self.test(inner) for inner in test.tests)
+        if name == "allof":
+            return all(self.test(inner) for inner in test.tests)
+        arguments = _test_args(test)
+        if name == "size":
+            limit = arguments.number(0)
+            return self.message.size > limit if "over" in arguments.tags else \
+                self.message.size < limit
+        if name == "exists":
+            present = {field.lower() for field, _ in self.message.headers}
+            return all(field.lower() in present for field in arguments.strings(0))
+        match_type = cast(MatchType, arguments.choice(MATCH_TYPES, "is"))
+        keys = arguments.strings(1)
+        values = self.values(name, arguments)
+        return any(matches(value, key, match_type, arguments.comparator)
+                   for value in values for key in keys)
+
+    def values(self, name: str, arguments: Arguments) -> list[str]:
+        """What a header, address or envelope test compares with its keys."""
+        wanted = [field.lower() for field in arguments.strings(0)]
+        if name == "header":
+            return [_decoded(value) for field, value in self.message.headers
+                    if field.lower() in wanted]
+        part = cast(AddressPart, arguments.choice(ADDRESS_PARTS, "all"))
+        if name == "envelope":
+            addresses = [self.message.envelope_from if field == "from" else
+                         self.message.envelope_to for field in wanted]
+        else:
+            raw = [_decoded(value) for field, value in self.message.headers
+                   if field.lower() in wanted and field.lower() in ADDRESS_HEADERS]
+            addresses = [address for _, address in getaddresses(raw) if address]
+        parts = (address_part(address, part) for address in addresses)
+        return [value for value in parts if value is not None]
+
+
+def execute(script: Script, message: Message) -> Result:
+    """The actions of a checked `script` for `message`; errors give a keep and the reason."""
+    state = _Run(message)
+    try:
+        state.block(script.commands)
+    except _Stop:
+        pass
+    except SieveError as error:
+        return Result((KEEP,), error.reason, error.line)
+    if state.implicit_keep:
+        state.add(KEEP)
+    return Result(tuple(state.actions))
+
+
+def _decoded(value: str) -> str:
+    """The unfolded value with RFC 2047 encoded words decoded."""
+    unfolded = re.sub(r"\r?\n(?=[ \t])", "", value).strip()
+    try:
+        return str(make_header(decode_header(unfolded)))
+    except (ValueError, LookupError):
+        return unfolded
