@@ -3,15 +3,19 @@ with `require`. `split` checks one node's arguments and answers them sorted out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from postoffice.sieve.match import COMPARATORS
+from postoffice.sieve.match import COMPARATORS, RELATIONS
 from postoffice.sieve.nodes import Argument, Number, SieveError, Strings, Tag
+from postoffice.sieve.variables import EXCLUSIVE, MODIFIERS
 
-MATCH_TYPES = frozenset({"is", "contains", "matches"})
+MATCH_TYPES = frozenset({"is", "contains", "matches", "count", "value"})
 ADDRESS_PARTS = frozenset({"all", "localpart", "domain", "user", "detail"})
-_EXCLUSIVE = (MATCH_TYPES, ADDRESS_PARTS, frozenset({"over", "under"}))
+_EXCLUSIVE = (MATCH_TYPES, ADDRESS_PARTS, frozenset({"over", "under"}), *EXCLUSIVE)
 _MATCHING = MATCH_TYPES | {"comparator"}
+_VALUED = {"days": "N", "subject": "S", "from": "S", "handle": "S", "addresses": "L"}
+"""Tags followed by a value, and its kind (letters as in `Signature.positional`)."""
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,17 @@ COMMANDS = {
     "elsif": Signature(frozenset(), ""),
     "else": Signature(frozenset(), ""),
     "stop": Signature(frozenset(), ""),
-    "keep": Signature(frozenset(), ""),
+    "keep": Signature(frozenset({"flags"}), ""),
     "discard": Signature(frozenset(), ""),
-    "fileinto": Signature(frozenset({"create", "copy"}), "S", "fileinto"),
+    "fileinto": Signature(frozenset({"create", "copy", "flags"}), "S", "fileinto"),
     "redirect": Signature(frozenset({"copy"}), "S"),
     "reject": Signature(frozenset(), "S", "reject"),
     "ereject": Signature(frozenset(), "S", "ereject"),
+    "set": Signature(frozenset(MODIFIERS), "SS", "variables"),
+    "vacation": Signature(frozenset({*_VALUED, "mime"}), "S", "vacation"),
+    "setflag": Signature(frozenset(), "L", "imap4flags"),
+    "addflag": Signature(frozenset(), "L", "imap4flags"),
+    "removeflag": Signature(frozenset(), "L", "imap4flags"),
 }
 TESTS = {
     "address": Signature(_MATCHING | ADDRESS_PARTS, "LL"),
@@ -47,9 +56,12 @@ TESTS = {
     "not": Signature(frozenset(), ""),
     "anyof": Signature(frozenset(), ""),
     "allof": Signature(frozenset(), ""),
+    "string": Signature(_MATCHING, "LL", "variables"),
+    "hasflag": Signature(_MATCHING, "L", "imap4flags"),
 }
 TAG_CAPABILITIES = {"copy": "copy", "user": "subaddress", "detail": "subaddress",
-                    "create": "mailbox"}
+                    "create": "mailbox", "count": "relational", "value": "relational",
+                    "flags": "imap4flags"}
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,12 @@ class Arguments:
     tags: frozenset[str]
     comparator: str = "i;ascii-casemap"
     positional: tuple[Strings | Number, ...] = field(default=())
+    relation: str = ""
+    """gt, ge, lt, le, eq or ne after :count or :value (RFC 5231)."""
+    flags: tuple[str, ...] | None = None
+    """The string list after :flags (RFC 5232); None without :flags."""
+    tagged: Mapping[str, Strings | Number] = field(default_factory=dict)
+    """The values after :days, :subject, :from, :handle and :addresses."""
 
     def strings(self, index: int) -> tuple[str, ...]:
         value = self.positional[index]
@@ -74,7 +92,9 @@ class Arguments:
 
 def split(name: str, signature: Signature, args: tuple[Argument, ...], line: int) -> Arguments:
     tags: set[str] = set()
-    comparator = "i;ascii-casemap"
+    comparator, relation = "i;ascii-casemap", ""
+    flags: tuple[str, ...] | None = None
+    tagged: dict[str, Strings | Number] = {}
     positional: list[Strings | Number] = []
     items = iter(args)
     for arg in items:
@@ -96,13 +116,35 @@ def split(name: str, signature: Signature, args: tuple[Argument, ...], line: int
             comparator = value.values[0].lower()
             if comparator not in COMPARATORS:
                 raise SieveError(f"{name}: unsupported comparator {comparator!r}", line)
+        if arg.name in ("count", "value"):
+            value = next(items, None)
+            if not isinstance(value, Strings) or len(value.values) != 1 or \
+                    value.values[0].lower() not in RELATIONS:
+                raise SieveError(f"{name}: :{arg.name} takes one of {', '.join(RELATIONS)}",
+                                 line)
+            relation = value.values[0].lower()
+        if arg.name in _VALUED:
+            value = next(items, None)
+            kind = _VALUED[arg.name]
+            if not (isinstance(value, Number) if kind == "N" else isinstance(value, Strings)
+                    and (kind == "L" or not value.bracketed and len(value.values) == 1)):
+                raise SieveError(f"{name}: :{arg.name} takes {_describe(kind)}", line)
+            assert value is not None and not isinstance(value, Tag)
+            tagged[arg.name] = value
+        if arg.name == "flags":
+            value = next(items, None)
+            if not isinstance(value, Strings):
+                raise SieveError(f"{name}: :flags takes a string list", line)
+            flags = value.values
     kinds = "".join("N" if isinstance(arg, Number) else "S" if not arg.bracketed and
                     len(arg.values) == 1 else "L" for arg in positional)
     expected = signature.positional
     if len(kinds) != len(expected) or not all(
             got == want or (want, got) == ("L", "S") for want, got in zip(expected, kinds, strict=True)):
         raise SieveError(f"{name}: wrong arguments (expected {_describe(expected)})", line)
-    return Arguments(frozenset(tags), comparator, tuple(positional))
+    if comparator == "i;ascii-numeric" and tags & {"contains", "matches"}:
+        raise SieveError(f"{name}: i;ascii-numeric cannot do :contains or :matches", line)
+    return Arguments(frozenset(tags), comparator, tuple(positional), relation, flags, tagged)
 
 
 def _describe(kinds: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 from typing import Literal, cast
@@ -24,12 +24,24 @@ from postoffice.sieve.arguments import (
     Arguments,
     split,
 )
-from postoffice.sieve.match import AddressPart, MatchType, address_part, matches
-from postoffice.sieve.nodes import Command, Script, SieveError, Test
+from postoffice.sieve.flags import add_flags, flag_list, remove_flags
+from postoffice.sieve.match import (
+    AddressPart,
+    MatchType,
+    address_part,
+    match_groups,
+    matches,
+    relate,
+)
+from postoffice.sieve.nodes import Command, Number, Script, SieveError, Strings, Test
 from postoffice.sieve.parser import parse
+from postoffice.sieve.vacation import DEFAULT_DAYS, MIN_DAYS, Vacation, vacation_key
+from postoffice.sieve.variables import NAME, expand, modify
 
 SUPPORTED = frozenset({"fileinto", "reject", "ereject", "envelope", "copy", "subaddress",
-                       "mailbox", "comparator-i;octet", "comparator-i;ascii-casemap"})
+                       "mailbox", "comparator-i;octet", "comparator-i;ascii-casemap",
+                       "comparator-i;ascii-numeric", "variables", "relational",
+                       "imap4flags", "vacation"})
 """Extensions a script may `require`."""
 ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to", "resent-from",
                              "resent-to", "resent-cc", "resent-bcc", "resent-sender",
@@ -38,7 +50,8 @@ ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to", "r
 MAX_REDIRECTS = 5
 _ADDRESS = re.compile(r"[^\s<>@\"]+@[^\s<>@\"]+")
 
-ActionKind = Literal["keep", "fileinto", "discard", "redirect", "reject", "ereject"]
+ActionKind = Literal["keep", "fileinto", "discard", "redirect", "reject", "ereject",
+                     "vacation"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +78,10 @@ class Action:
     """fileinto :create: make the folder when it does not exist (RFC 5490)."""
     copy: bool = False
     """fileinto/redirect :copy (RFC 3894)."""
+    flags: tuple[str, ...] = ()
+    """keep/fileinto: the IMAP flags to store the message with (RFC 5232)."""
+    vacation: Vacation | None = None
+    """vacation: the reply to send when `should_reply` allows it (RFC 5230)."""
 
 
 KEEP = Action("keep")
@@ -127,6 +144,8 @@ def _check_test(test: Test, required: set[str]) -> None:
 
 def _need(capability: str, arguments: Arguments, required: set[str], line: int) -> None:
     needs = {TAG_CAPABILITIES[tag] for tag in arguments.tags if tag in TAG_CAPABILITIES}
+    if arguments.comparator == "i;ascii-numeric":
+        needs.add("comparator-i;ascii-numeric")
     if capability:
         needs.add(capability)
     for name in sorted(needs - required):
@@ -142,7 +161,10 @@ def _command_args(command: Command) -> Arguments:
                          command.line)
     if len(command.tests) != (command.name in ("if", "elsif")):
         raise SieveError(f"{command.name}: wrong number of tests", command.line)
-    return split(command.name, COMMANDS[command.name], command.args, command.line)
+    arguments = split(command.name, COMMANDS[command.name], command.args, command.line)
+    if command.name == "set" and not NAME.fullmatch(arguments.strings(0)[0]):
+        raise SieveError(f"set: not a variable name: {arguments.strings(0)[0]!r}", command.line)
+    return arguments
 
 
 def _test_args(test: Test) -> Arguments:
@@ -167,10 +189,28 @@ class _Stop(Exception):
 
 
 class _Run:
-    def __init__(self, message: Message) -> None:
+    def __init__(self, message: Message, required: frozenset[str]) -> None:
         self.message = message
         self.actions: list[Action] = []
         self.implicit_keep = True
+        self.variables: dict[str, str] | None = {} if "variables" in required else None
+        self.groups: tuple[str, ...] = ()
+        """The match variables of the last successful :matches test."""
+        self.flags: tuple[str, ...] = ()
+        """The imap4flags internal variable."""
+
+    def expanded(self, arguments: Arguments) -> Arguments:
+        """`arguments` with variable references replaced (only when variables is required)."""
+        if self.variables is None:
+            return arguments
+        variables = self.variables
+
+        def each(values: tuple[str, ...]) -> tuple[str, ...]:
+            return tuple(expand(value, variables, self.groups) for value in values)
+        return replace(arguments, positional=tuple(
+            replace(arg, values=each(arg.values)) if isinstance(arg, Strings) else arg
+            for arg in arguments.positional),
+            flags=None if arguments.flags is None else each(arguments.flags))
 
     def block(self, commands: Sequence[Command]) -> None:
         taken = False
@@ -190,8 +230,21 @@ class _Run:
             raise _Stop
         if name == "require":
             return
-        arguments = _command_args(command)
+        arguments = self.expanded(_command_args(command))
         text = arguments.strings(0)[0] if arguments.positional else ""
+        if name == "set" and self.variables is not None:
+            self.variables[text.lower()] = modify(arguments.strings(1)[0], arguments.tags)
+            return
+        if name == "vacation":
+            if any(action.kind == "vacation" for action in self.actions):
+                raise SieveError("more than one vacation", command.line)
+            self.actions.append(Action("vacation", vacation=self.vacation(arguments)))
+            return
+        if name in ("setflag", "addflag", "removeflag"):
+            change = {"setflag": lambda _, new: flag_list(new), "addflag": add_flags,
+                      "removeflag": remove_flags}[name]
+            self.flags = change(self.flags, arguments.strings(0))
+            return
         if name == "redirect":
             if not _ADDRESS.fullmatch(text):
                 raise SieveError(f"redirect: not an address: {text!r}", command.line)
@@ -200,18 +253,39 @@ class _Run:
         if name == "fileinto" and not text:
             raise SieveError("fileinto: empty folder name", command.line)
         copy = "copy" in arguments.tags
-        action = Action(cast(ActionKind, name), text, "create" in arguments.tags, copy)
+        flags = () if name not in ("keep", "fileinto") else self.flags \
+            if arguments.flags is None else flag_list(arguments.flags)
+        action = Action(cast(ActionKind, name), text, "create" in arguments.tags, copy, flags)
         if not copy:
             self.implicit_keep = False
         self.add(action)
 
+    def vacation(self, arguments: Arguments) -> Vacation:
+        def text(tag: str) -> str | None:
+            value = arguments.tagged.get(tag)
+            return None if not isinstance(value, Strings) else self.text(value.values[0])
+        days = arguments.tagged.get("days")
+        addresses = arguments.tagged.get("addresses")
+        reason, subject, sender = arguments.strings(0)[0], text("subject") or "", \
+            text("from") or ""
+        return Vacation(
+            reason, max(MIN_DAYS, days.value if isinstance(days, Number) else DEFAULT_DAYS),
+            subject, sender, tuple(self.text(value) for value in addresses.values)
+            if isinstance(addresses, Strings) else (), "mime" in arguments.tags,
+            vacation_key(text("handle"), reason, subject, sender))
+
+    def text(self, value: str) -> str:
+        if self.variables is None:
+            return value
+        return expand(value, self.variables, self.groups)
+
     def add(self, action: Action) -> None:
         same = [a for a in self.actions if (a.kind, a.argument) == (action.kind, action.argument)]
         if same:  # the same folder or address twice: once (2.10.3), :create if either had it
-            index = self.actions.index(same[0])
-            self.actions[index] = Action(action.kind, action.argument,
-                                         same[0].create or action.create, same[0].copy and
-                                         action.copy)
+            index, first = self.actions.index(same[0]), same[0]
+            self.actions[index] = replace(first, create=first.create or action.create,
+                                          copy=first.copy and action.copy,
+                                          flags=add_flags(first.flags, action.flags))
         else:
             self.actions.append(action)
 
@@ -225,7 +299,7 @@ class _Run:
             return any(self.test(inner) for inner in test.tests)
         if name == "allof":
             return all(self.test(inner) for inner in test.tests)
-        arguments = _test_args(test)
+        arguments = self.expanded(_test_args(test))
         if name == "size":
             limit = arguments.number(0)
             return self.message.size > limit if "over" in arguments.tags else \
@@ -233,14 +307,29 @@ class _Run:
         if name == "exists":
             present = {field.lower() for field, _ in self.message.headers}
             return all(field.lower() in present for field in arguments.strings(0))
-        match_type = cast(MatchType, arguments.choice(MATCH_TYPES, "is"))
-        keys = arguments.strings(1)
+        match_type = arguments.choice(MATCH_TYPES, "is")
+        keys = arguments.strings(0 if name == "hasflag" else 1)
         values = self.values(name, arguments)
-        return any(matches(value, key, match_type, arguments.comparator)
-                   for value in values for key in keys)
+        if match_type in ("count", "value"):
+            relation, comparator = arguments.relation, arguments.comparator
+            got = [str(len(values))] if match_type == "count" else values
+            return any(relate(value, key, relation, comparator) for value in got for key in keys)
+        if match_type != "matches":
+            return any(matches(value, key, cast(MatchType, match_type), arguments.comparator)
+                       for value in values for key in keys)
+        for value in values:
+            for key in keys:
+                if (groups := match_groups(value, key, arguments.comparator)) is not None:
+                    self.groups = groups
+                    return True
+        return False
 
     def values(self, name: str, arguments: Arguments) -> list[str]:
         """What a header, address or envelope test compares with its keys."""
+        if name == "string":
+            return list(arguments.strings(0))
+        if name == "hasflag":
+            return list(self.flags)
         wanted = [field.lower() for field in arguments.strings(0)]
         if name == "header":
             return [_decoded(value) for field, value in self.message.headers
@@ -259,7 +348,10 @@ class _Run:
 
 def execute(script: Script, message: Message) -> Result:
     """The actions of a checked `script` for `message`; errors give a keep and the reason."""
-    state = _Run(message)
+    required = frozenset(name.lower() for command in script.commands
+                         if command.name == "require" for arg in command.args
+                         if isinstance(arg, Strings) for name in arg.values)
+    state = _Run(message, required)
     try:
         state.block(script.commands)
     except _Stop:
@@ -267,7 +359,7 @@ def execute(script: Script, message: Message) -> Result:
     except SieveError as error:
         return Result((KEEP,), error.reason, error.line)
     if state.implicit_keep:
-        state.add(KEEP)
+        state.add(Action("keep", flags=state.flags))
     return Result(tuple(state.actions))
 
 
