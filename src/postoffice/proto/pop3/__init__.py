@@ -1,0 +1,1 @@
+"""The sans-I/O POP3 server core (RFC 1939, CAPA RFC 2449, STLS RFC 2595, AUTH RFC 5034)."""
