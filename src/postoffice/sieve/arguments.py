@@ -12,9 +12,13 @@ from postoffice.sieve.variables import EXCLUSIVE, MODIFIERS
 
 MATCH_TYPES = frozenset({"is", "contains", "matches", "count", "value"})
 ADDRESS_PARTS = frozenset({"all", "localpart", "domain", "user", "detail"})
-_EXCLUSIVE = (MATCH_TYPES, ADDRESS_PARTS, frozenset({"over", "under"}), *EXCLUSIVE)
+BODY_TRANSFORMS = frozenset({"raw", "text"})
+"""Body transforms (RFC 5173); :content is not supported."""
+_EXCLUSIVE = (MATCH_TYPES, ADDRESS_PARTS, frozenset({"over", "under"}), BODY_TRANSFORMS,
+              frozenset({"zone", "originalzone"}), *EXCLUSIVE)
 _MATCHING = MATCH_TYPES | {"comparator"}
-_VALUED = {"days": "N", "subject": "S", "from": "S", "handle": "S", "addresses": "L"}
+_VALUED = {"days": "N", "subject": "S", "from": "S", "handle": "S", "addresses": "L",
+           "zone": "S"}
 """Tags followed by a value, and its kind (letters as in `Signature.positional`)."""
 
 
@@ -58,10 +62,14 @@ TESTS = {
     "allof": Signature(frozenset(), ""),
     "string": Signature(_MATCHING, "LL", "variables"),
     "hasflag": Signature(_MATCHING, "L", "imap4flags"),
+    "spamtest": Signature(_MATCHING | {"percent"}, "S", "spamtest"),
+    "body": Signature(_MATCHING | BODY_TRANSFORMS, "L", "body"),
+    "date": Signature(_MATCHING | {"zone", "originalzone"}, "SSL", "date"),
+    "currentdate": Signature(_MATCHING | {"zone"}, "SL", "date"),
 }
 TAG_CAPABILITIES = {"copy": "copy", "user": "subaddress", "detail": "subaddress",
                     "create": "mailbox", "count": "relational", "value": "relational",
-                    "flags": "imap4flags"}
+                    "flags": "imap4flags", "percent": "spamtestplus"}
 
 
 @dataclass(frozen=True)
@@ -74,7 +82,7 @@ class Arguments:
     flags: tuple[str, ...] | None = None
     """The string list after :flags (RFC 5232); None without :flags."""
     tagged: Mapping[str, Strings | Number] = field(default_factory=dict)
-    """The values after :days, :subject, :from, :handle and :addresses."""
+    """The values after :days, :subject, :from, :handle, :addresses and :zone."""
 
     def strings(self, index: int) -> tuple[str, ...]:
         value = self.positional[index]

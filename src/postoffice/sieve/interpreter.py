@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.utils import getaddresses
 from typing import Literal, cast
@@ -24,6 +25,7 @@ from postoffice.sieve.arguments import (
     Arguments,
     split,
 )
+from postoffice.sieve.dates import DATE_PARTS, ZONE, date_part, parse_date, zone
 from postoffice.sieve.flags import add_flags, flag_list, remove_flags
 from postoffice.sieve.match import (
     AddressPart,
@@ -41,7 +43,8 @@ from postoffice.sieve.variables import NAME, expand, modify
 SUPPORTED = frozenset({"fileinto", "reject", "ereject", "envelope", "copy", "subaddress",
                        "mailbox", "comparator-i;octet", "comparator-i;ascii-casemap",
                        "comparator-i;ascii-numeric", "variables", "relational",
-                       "imap4flags", "vacation"})
+                       "imap4flags", "vacation", "spamtest", "spamtestplus", "body",
+                       "date"})
 """Extensions a script may `require`."""
 ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to", "resent-from",
                              "resent-to", "resent-cc", "resent-bcc", "resent-sender",
@@ -64,6 +67,19 @@ class Message:
     """The RCPT TO address being delivered to."""
     size: int
     """Octets."""
+    spam_score: float | None = None
+    """The spam filter's score; None when the message was not tested (RFC 5235)."""
+    ham_score: float = 0.0
+    """At or below this score the message is definitely not spam (spamtest 1, 0 %)."""
+    spam_threshold: float = 5.0
+    """At or above this score the message is definitely spam (spamtest 10, 100 %)."""
+    text_parts: tuple[str, ...] = ()
+    """The decoded text/* parts, for `body :text` (RFC 5173)."""
+    raw_body: bytes = b""
+    """The body as received, for `body :raw`."""
+    now: datetime | None = None
+    """The delivery time (aware), for currentdate; its zone is the local zone of the date
+    tests (RFC 5260). Without it currentdate is false and date converts to UTC."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,8 @@ def check(script: Script) -> None:
                 raise SieveError(f"unsupported extension {name!r}", command.line)
             required.add(name.lower())
         start += 1
+    if "spamtestplus" in required:  # RFC 5235 section 3.2: it implies spamtest
+        required.add("spamtest")
     _check_block(commands[start:], required)
 
 
@@ -177,6 +195,13 @@ def _test_args(test: Test) -> Arguments:
     arguments = split(test.name, TESTS[test.name], test.args, test.line)
     if test.name == "size" and len(arguments.tags) != 1:
         raise SieveError("size: exactly one of :over and :under is needed", test.line)
+    if test.name in ("date", "currentdate"):
+        part = arguments.strings(1 if test.name == "date" else 0)[0].lower()
+        if part not in DATE_PARTS:
+            raise SieveError(f"{test.name}: unknown date part {part!r}", test.line)
+        offset = arguments.tagged.get("zone")
+        if isinstance(offset, Strings) and not ZONE.fullmatch(offset.values[0]):
+            raise SieveError(f"{test.name}: not a time zone: {offset.values[0]!r}", test.line)
     if test.name == "envelope":
         for part in arguments.strings(0):
             if part.lower() not in ("from", "to"):
@@ -308,7 +333,7 @@ class _Run:
             present = {field.lower() for field, _ in self.message.headers}
             return all(field.lower() in present for field in arguments.strings(0))
         match_type = arguments.choice(MATCH_TYPES, "is")
-        keys = arguments.strings(0 if name == "hasflag" else 1)
+        keys = arguments.strings(len(arguments.positional) - 1)
         values = self.values(name, arguments)
         if match_type in ("count", "value"):
             relation, comparator = arguments.relation, arguments.comparator
@@ -324,12 +349,38 @@ class _Run:
                     return True
         return False
 
+    def dates(self, name: str, arguments: Arguments) -> list[str]:
+        """The date part a date or currentdate test compares (none when there is no date)."""
+        now = self.message.now
+        local = now.tzinfo if now is not None and now.tzinfo is not None else UTC
+        offset = arguments.tagged.get("zone")
+        target = zone(offset.values[0]) if isinstance(offset, Strings) else local
+        if name == "currentdate":
+            moments = [] if now is None else [now]
+        else:
+            field = arguments.strings(0)[0].lower()
+            first = [value for header, value in self.message.headers
+                     if header.lower() == field][:1]  # the first occurrence (RFC 5260 4)
+            moments = [moment for value in first
+                       if (moment := parse_date(_decoded(value))) is not None]
+        part = arguments.strings(len(arguments.positional) - 2)[0].lower()
+        return [date_part(moment if "originalzone" in arguments.tags else
+                          moment.astimezone(target), part) for moment in moments]
+
     def values(self, name: str, arguments: Arguments) -> list[str]:
         """What a header, address or envelope test compares with its keys."""
         if name == "string":
             return list(arguments.strings(0))
         if name == "hasflag":
             return list(self.flags)
+        if name == "spamtest":
+            return [spam_value(self.message, "percent" in arguments.tags)]
+        if name in ("date", "currentdate"):
+            return self.dates(name, arguments)
+        if name == "body":
+            if "raw" in arguments.tags:
+                return [self.message.raw_body.decode("utf-8", "replace")]
+            return list(self.message.text_parts)
         wanted = [field.lower() for field in arguments.strings(0)]
         if name == "header":
             return [_decoded(value) for field, value in self.message.headers
@@ -361,6 +412,20 @@ def execute(script: Script, message: Message) -> Result:
     if state.implicit_keep:
         state.add(Action("keep", flags=state.flags))
     return Result(tuple(state.actions))
+
+
+def spam_value(message: Message, percent: bool) -> str:
+    """What spamtest compares (RFC 5235): "0" when not tested, else 1 (definitely not spam)
+    to 10 (definitely spam), or with `percent` 0 to 100 (also 0 when not tested)."""
+    if message.spam_score is None:
+        return "0"
+    span = message.spam_threshold - message.ham_score
+    if span <= 0:
+        share = 1.0 if message.spam_score >= message.spam_threshold else 0.0
+    else:
+        share = (message.spam_score - message.ham_score) / span
+    share = min(1.0, max(0.0, share))
+    return str(round(share * 100)) if percent else str(1 + round(share * 9))
 
 
 def _decoded(value: str) -> str:
