@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from postoffice.auth.dns import DnsAnswer, DnsQuery, Flow, MxRecord, PtrRecord, TxtRecord, run_sync
-from postoffice.auth.results import AuthenticationResults, MethodResult, Property
+from postoffice.auth.results import AuthenticationResults, MethodResult
 from postoffice.auth.spf import SpfResult, check_mail_from, received_spf_header
 from postoffice.cli.common import add_data_option, print_json
+from postoffice.pipeline.inbound import any_temperror, dkim_method, spf_method
 
 T = TypeVar("T")
 USAGE = 2
@@ -159,12 +160,6 @@ def client_ip(text: str) -> str:
         raise CheckUsageError(f"--ip: not an IP address: {text!r}") from None
 
 
-def spf_method(result: SpfResult) -> MethodResult:
-    identity = ("smtp", "mailfrom", result.sender) if result.identity == "mailfrom" \
-        else ("smtp", "helo", result.helo or result.domain)
-    return MethodResult("spf", str(result.result), properties=(Property(*identity),))
-
-
 def spf_json(result: SpfResult) -> dict[str, object]:
     return {
         "result": str(result.result),
@@ -209,7 +204,6 @@ def check_message(args: argparse.Namespace) -> int:
     import time
 
     from postoffice.auth import arc, bimi, dkim, dmarc
-    from postoffice.pipeline.inbound import any_temperror
     from postoffice.policy.inbound import decide
 
     ip = client_ip(args.ip)
@@ -238,10 +232,7 @@ def check_message(args: argparse.Namespace) -> int:
         temperror=any_temperror(spf, signatures),
     )
     methods = [spf_method(spf)]
-    methods += [MethodResult("dkim", str(r.status), reason=r.reason or None, properties=(
-        Property("header", "d", r.domain), Property("header", "s", r.selector),
-        Property("header", "b", r.header_b))) if r.domain else MethodResult("dkim", str(r.status))
-        for r in signatures] or [MethodResult("dkim", "none")]
+    methods += [dkim_method(r) for r in signatures] or [MethodResult("dkim", "none")]
     methods.append(MethodResult("arc", str(chain.status), reason=chain.reason or None))
     if dmarc_result is not None:
         methods.append(dmarc_result.method_result())

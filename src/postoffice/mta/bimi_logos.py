@@ -8,14 +8,14 @@ profile's 32 KB). The caller checks the SVG (`auth.bimi.check_svg`)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import urllib.parse
 
 from postoffice.auth.dns import DnsQuery, RRType, lookup_all
 from postoffice.clock import SYSTEM_CLOCK, Clock
+from postoffice.mta import https
 from postoffice.mta.dns import DnsLookup, run_async
-from postoffice.mta.https import FetchError, parse_head, read_body
+from postoffice.mta.https import FetchError
 
 MAX_SIZE = 32 * 1024
 
@@ -73,7 +73,9 @@ class LogoFetcher:
         try:
             async with asyncio.timeout(self.timeout):
                 addresses = await self._addresses(host)
-                return await self._get(host, path, addresses)
+                return await https.get(host, path, addresses, port=self.port,
+                                       context=self.ssl_context, content_type="image/svg+xml",
+                                       max_size=self.max_size)
         except FetchError as exc:
             raise FetchError(f"{url}: {exc}") from None
         except TimeoutError:
@@ -92,33 +94,3 @@ class LogoFetcher:
         if not addresses:
             raise FetchError(f"{host} has no address")
         return addresses
-
-    async def _get(self, host: str, path: str, addresses: tuple[str, ...]) -> bytes:
-        error: OSError | None = None
-        for address in addresses:
-            try:
-                reader, writer = await asyncio.open_connection(
-                    address, self.port, ssl=self.ssl_context, server_hostname=host)
-                break
-            except ssl.SSLCertVerificationError:
-                raise
-            except OSError as exc:
-                error = exc
-        else:
-            assert error is not None
-            raise error
-        try:
-            writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: postoffice\r\n"
-                         "Accept: image/svg+xml\r\nConnection: close\r\n\r\n".encode("ascii"))
-            await writer.drain()
-            status, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
-            if status != 200:
-                raise FetchError(f"HTTP status {status}")
-            kind = headers.get("content-type", "").partition(";")[0].strip().lower()
-            if kind != "image/svg+xml":
-                raise FetchError(f"Content-Type {kind!r} is not image/svg+xml")
-            return await read_body(reader, headers, self.max_size)
-        finally:
-            writer.transport.abort()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()

@@ -5,7 +5,9 @@ limit. Failures raise `FetchError` with the reason."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+import ssl
 
 _STATUS_LINE = re.compile(r"HTTP/1\.[01] (\d{3})(?: .*)?")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
@@ -66,3 +68,43 @@ async def read_body(reader: asyncio.StreamReader, headers: dict[str, str], limit
         if len(body) > limit:
             raise too_large
     return bytes(body)
+
+
+async def get(
+    host: str, path: str, addresses: tuple[str, ...], *, port: int, context: ssl.SSLContext,
+    content_type: str, max_size: int,
+) -> bytes:
+    """GET https://host/path from the first of `addresses` that takes a connection, the
+    certificate checked against `host`; only a 200 answer of `content_type` counts."""
+    reader, writer = await _connect(host, addresses, port, context)
+    try:
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: postoffice\r\n"
+                     f"Accept: {content_type}\r\nConnection: close\r\n\r\n".encode("ascii"))
+        await writer.drain()
+        status, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
+        if status != 200:
+            redirect = " (redirects are not followed)" if 300 <= status < 400 else ""
+            raise FetchError(f"HTTP status {status}{redirect}")
+        found = headers.get("content-type", "")
+        if found.partition(";")[0].strip().lower() != content_type:
+            raise FetchError(f"Content-Type {found!r} is not {content_type}")
+        return await read_body(reader, headers, max_size)
+    finally:
+        writer.transport.abort()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def _connect(
+    host: str, addresses: tuple[str, ...], port: int, context: ssl.SSLContext
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return await asyncio.open_connection(address, port, ssl=context, server_hostname=host)
+        except ssl.SSLCertVerificationError:
+            raise
+        except OSError as exc:
+            error = exc
+    assert error is not None
+    raise error

@@ -38,8 +38,9 @@ from pathlib import Path
 
 from postoffice.auth.dns import DnsQuery, Flow, RRType, lookup, lookup_all, normalize_name
 from postoffice.clock import SYSTEM_CLOCK, Clock
+from postoffice.mta import https
 from postoffice.mta.dns import DnsLookup, run_async
-from postoffice.mta.https import FetchError, parse_head, read_body
+from postoffice.mta.https import FetchError
 from postoffice.policy.mta_sts import (
     REFRESH_AFTER,
     CacheAction,
@@ -254,7 +255,9 @@ class MtaSts:
                     addresses = await run_async(_addresses_flow(host), self.resolver)
                 if not addresses:
                     raise FetchError(f"{host} has no address")
-                body = await self._get(host, addresses)
+                body = await https.get(host, WELL_KNOWN, addresses, port=self.port,
+                                      context=self.ssl_context, content_type="text/plain",
+                                      max_size=self.max_size)
         except FetchError as exc:
             raise FetchError(f"{url}: {exc}") from None
         except TimeoutError:
@@ -267,43 +270,6 @@ class MtaSts:
             return parse_policy(body)
         except PolicyError as exc:
             raise FetchError(f"{url}: invalid policy: {exc}") from None
-
-    async def _get(self, host: str, addresses: tuple[str, ...]) -> bytes:
-        reader, writer = await self._connect(host, addresses)
-        try:
-            writer.write(
-                f"GET {WELL_KNOWN} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: postoffice\r\n"
-                "Accept: text/plain\r\nConnection: close\r\n\r\n".encode("ascii")
-            )
-            await writer.drain()
-            status, headers = parse_head(await reader.readuntil(b"\r\n\r\n"))
-            if status != 200:
-                redirect = " (redirects are not followed)" if 300 <= status < 400 else ""
-                raise FetchError(f"HTTP status {status}{redirect}")
-            content_type = headers.get("content-type", "")
-            if content_type.partition(";")[0].strip().lower() != "text/plain":
-                raise FetchError(f"Content-Type {content_type!r} is not text/plain")
-            return await read_body(reader, headers, self.max_size)
-        finally:
-            writer.transport.abort()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-
-    async def _connect(
-        self, host: str, addresses: tuple[str, ...]
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        error: OSError | None = None
-        for address in addresses:
-            try:
-                return await asyncio.open_connection(
-                    address, self.port, ssl=self.ssl_context, server_hostname=host
-                )
-            except ssl.SSLCertVerificationError:
-                raise
-            except OSError as exc:
-                error = exc
-        assert error is not None
-        raise error
 
 
 def _default_context() -> ssl.SSLContext:

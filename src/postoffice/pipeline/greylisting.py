@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from postoffice.clock import Clock
 from postoffice.config import InboundSettings
-from postoffice.pipeline.session import SessionInfo
+from postoffice.pipeline.session import SessionInfo, from_outside
 from postoffice.policy import greylist
 from postoffice.policy.recipients import split_address
 from postoffice.proto.smtp.reply import Reply
@@ -46,15 +46,8 @@ class Greylisting:
         self._next_purge = 0.0
 
     def applies(self, session: SessionInfo) -> bool:
-        """The sessions `InboundChecks.applies` picks, whether or not `[inbound] checks` is on:
-        the MX, neither authenticated nor trusted, not from `[inbound] skip_networks`."""
-        if session.listener != "smtp" or session.may_relay:
-            return False
-        try:
-            address = ipaddress.ip_address(session.client_ip)
-        except ValueError:
-            return True
-        return not any(address in network for network in self._skip)
+        """The sessions the MX checks, whether or not `[inbound] checks` is on."""
+        return from_outside(session, self._skip)
 
     async def check(self, client_ip: str, mail_from: str, recipient: str) -> Reply | None:
         """GREYLISTED when this attempt is deferred, else None."""

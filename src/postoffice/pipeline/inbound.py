@@ -31,7 +31,7 @@ from postoffice.auth.spf import SpfResult, SpfVerdict, check_mail_from, received
 from postoffice.clock import Clock
 from postoffice.config import InboundSettings
 from postoffice.pipeline import rspamd
-from postoffice.pipeline.session import SessionInfo, Transaction
+from postoffice.pipeline.session import SessionInfo, Transaction, from_outside
 from postoffice.policy import spam
 from postoffice.policy.inbound import Verdict, decide
 
@@ -76,13 +76,7 @@ class InboundChecks:
         """SPF checks in flight (a task needs a reference until it ends)."""
 
     def applies(self, session: SessionInfo) -> bool:
-        if not self._settings.checks or session.listener != "smtp" or session.may_relay:
-            return False
-        try:
-            address = ipaddress.ip_address(session.client_ip)
-        except ValueError:
-            return True
-        return not any(address in network for network in self._skip)
+        return self._settings.checks and from_outside(session, self._skip)
 
     def connected(self, session: SessionInfo) -> None:
         """At connect: the client's FCrDNS and blocklist listings, awaited at end of DATA."""
@@ -150,11 +144,11 @@ class InboundChecks:
         if client.iprev is not None:
             methods.append(MethodResult("iprev", client.iprev.result, comment=client.iprev.name,
                                         properties=(Property("policy", "iprev", session.client_ip),)))
-        methods.append(_spf_method(spf))
+        methods.append(spf_method(spf))
         if signatures is None:
             methods.append(MethodResult("dkim", "temperror", reason="DNS lookups timed out"))
         else:
-            methods += [_dkim_method(r) for r in signatures] or [MethodResult("dkim", "none")]
+            methods += [dkim_method(r) for r in signatures] or [MethodResult("dkim", "none")]
         if chain is not None:
             methods.append(MethodResult("arc", str(chain.status), reason=chain.reason or None))
         if dmarc_result is not None:
@@ -260,7 +254,8 @@ def _word(result: object) -> str:
     return str(result)
 
 
-def _spf_method(result: SpfResult) -> MethodResult:
+def spf_method(result: SpfResult) -> MethodResult:
+    """The spf= entry of Authentication-Results."""
     if result.identity == "helo":
         prop = Property("smtp", "helo", result.helo or result.domain)
     else:
@@ -268,7 +263,8 @@ def _spf_method(result: SpfResult) -> MethodResult:
     return MethodResult("spf", str(result.result), properties=(prop,))
 
 
-def _dkim_method(result: dkim.DkimResult) -> MethodResult:
+def dkim_method(result: dkim.DkimResult) -> MethodResult:
+    """The dkim= entry of Authentication-Results for one signature."""
     if not result.domain:
         return MethodResult("dkim", str(result.status), reason=result.reason or None)
     return MethodResult("dkim", str(result.status), reason=result.reason or None, properties=(

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from postoffice.message.envelope import Recipient
 from postoffice.policy.verp import VerpToken
+
+IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 @dataclass
@@ -54,3 +58,15 @@ class Transaction:
     @property
     def recipient_count(self) -> int:
         return len(self.local) + len(self.relay) + sum(map(len, self.forwards.values()))
+
+
+def from_outside(session: SessionInfo, skip: Sequence[IPNetwork]) -> bool:
+    """A client the MX checks (and greylists): on the MX listener, neither authenticated nor
+    trusted, not in `[inbound] skip_networks` (`skip`)."""
+    if session.listener != "smtp" or session.may_relay:
+        return False
+    try:
+        address = ipaddress.ip_address(session.client_ip)
+    except ValueError:
+        return True
+    return not any(address in network for network in skip)

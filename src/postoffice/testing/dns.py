@@ -37,8 +37,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -67,6 +65,7 @@ from postoffice.auth.dns import (
     parse_record,
 )
 from postoffice.testing.peers import require_peer
+from postoffice.testing.processes import remove_tree, terminate
 
 __all__ = [
     "KNOTC",
@@ -467,19 +466,9 @@ class AuthoritativeDns:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop ``knotd`` (SIGTERM, then SIGKILL, by PID) and remove the directory."""
         proc, self.process = self.process, None
-        if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait(5)
+        terminate(proc, timeout)
         if self.root is not None:
-            if self.keep:
-                self.kept_dir = self.root
-            else:
-                shutil.rmtree(self.root, ignore_errors=True)
+            self.kept_dir = remove_tree(self.root, self.keep)
             self.root = None
 
     def _log_tail(self, lines: int = 30) -> str:

@@ -32,8 +32,6 @@ and removes the directory (kept with ``keep=True`` or ``POSTOFFICE_KEEP_TMP=1``)
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -42,6 +40,7 @@ from pathlib import Path
 from types import TracebackType
 
 from postoffice.testing.peers import require_peer
+from postoffice.testing.processes import remove_tree, terminate
 
 __all__ = ["RSPAMD", "Rspamd", "RspamdServerError"]
 
@@ -187,18 +186,9 @@ modules {{ path = "$PLUGINSDIR"; }}
         """SIGTERM to the PID started here (SIGKILL to its process group if it lingers), then
         remove the directory."""
         proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+        terminate(proc, timeout, group=True)
         if self.root is not None:
-            if self.keep:
-                self.kept_dir = self.root
-            else:
-                shutil.rmtree(self.root, ignore_errors=True)
+            self.kept_dir = remove_tree(self.root, self.keep)
             self.root = None
 
     def _log_tail(self, lines: int = 30) -> str:
