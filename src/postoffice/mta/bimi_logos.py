@@ -7,14 +7,12 @@ profile's 32 KB). The caller checks the SVG (`auth.bimi.check_svg`)."""
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import urllib.parse
 
-from postoffice.auth.dns import DnsQuery, RRType, lookup_all
 from postoffice.clock import SYSTEM_CLOCK, Clock
 from postoffice.mta import https
-from postoffice.mta.dns import DnsLookup, run_async
+from postoffice.mta.dns import DnsLookup
 from postoffice.mta.https import FetchError
 
 MAX_SIZE = 32 * 1024
@@ -70,27 +68,7 @@ class LogoFetcher:
         path = parts.path or "/"
         if parts.query:
             path += "?" + parts.query
-        try:
-            async with asyncio.timeout(self.timeout):
-                addresses = await self._addresses(host)
-                return await https.get(host, path, addresses, port=self.port,
-                                       context=self.ssl_context, content_type="image/svg+xml",
-                                       max_size=self.max_size)
-        except FetchError as exc:
-            raise FetchError(f"{url}: {exc}") from None
-        except TimeoutError:
-            raise FetchError(f"{url}: timed out after {self.timeout:g} s") from None
-        except ssl.SSLCertVerificationError as exc:
-            raise FetchError(f"{url}: certificate: {exc.verify_message or exc}") from None
-        except Exception as exc:  # OSError, SSLError, IncompleteReadError, LimitOverrunError
-            raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
-
-    async def _addresses(self, host: str) -> tuple[str, ...]:
-        if self.connect_host is not None:
-            return (self.connect_host,)
-        answers = await run_async(
-            lookup_all([DnsQuery(host, RRType.A), DnsQuery(host, RRType.AAAA)]), self.resolver)
-        addresses = tuple(str(a) for answer in answers for a in answer.addresses)
-        if not addresses:
-            raise FetchError(f"{host} has no address")
-        return addresses
+        return await https.fetch(host, path, resolver=self.resolver, connect_host=self.connect_host,
+                                 port=self.port, context=self.ssl_context,
+                                 content_type="image/svg+xml", max_size=self.max_size,
+                                 timeout=self.timeout)

@@ -9,6 +9,9 @@ import contextlib
 import re
 import ssl
 
+from postoffice.auth.dns import DnsQuery, Flow, RRType, lookup_all
+from postoffice.mta.dns import DnsLookup, run_async
+
 _STATUS_LINE = re.compile(r"HTTP/1\.[01] (\d{3})(?: .*)?")
 _CHUNK_SIZE = re.compile(rb"[0-9A-Fa-f]{1,8}")
 
@@ -108,3 +111,35 @@ async def _connect(
             error = exc
     assert error is not None
     raise error
+
+
+async def fetch(
+    host: str, path: str, *, resolver: DnsLookup, connect_host: str | None, port: int,
+    context: ssl.SSLContext, content_type: str, max_size: int, timeout: float,
+) -> bytes:
+    """`get` after looking `host` up (or at `connect_host`, for tests), within `timeout`; every
+    failure is a FetchError naming the URL and why."""
+    url = f"https://{host}{path}"
+    try:
+        async with asyncio.timeout(timeout):
+            if connect_host is not None:
+                addresses: tuple[str, ...] = (connect_host,)
+            else:
+                addresses = await run_async(addresses_flow(host), resolver)
+            if not addresses:
+                raise FetchError(f"{host} has no address")
+            return await get(host, path, addresses, port=port, context=context,
+                             content_type=content_type, max_size=max_size)
+    except FetchError as exc:
+        raise FetchError(f"{url}: {exc}") from None
+    except TimeoutError:
+        raise FetchError(f"{url}: timed out after {timeout:g} s") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise FetchError(f"{url}: certificate: {exc.verify_message or exc}") from None
+    except Exception as exc:  # OSError, SSLError, IncompleteReadError, LimitOverrunError
+        raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
+
+
+def addresses_flow(host: str) -> Flow[tuple[str, ...]]:
+    answers = yield from lookup_all((DnsQuery(host, RRType.A), DnsQuery(host, RRType.AAAA)))
+    return tuple(str(address) for answer in answers for address in answer.addresses)

@@ -36,7 +36,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from postoffice.auth.dns import DnsQuery, Flow, RRType, lookup, lookup_all, normalize_name
+from postoffice.auth.dns import Flow, RRType, lookup, normalize_name
 from postoffice.clock import SYSTEM_CLOCK, Clock
 from postoffice.mta import https
 from postoffice.mta.dns import DnsLookup, run_async
@@ -89,11 +89,6 @@ def sts_record_flow(domain: str) -> Flow[StsRecord]:
     except PolicyError as exc:
         return StsRecord(None, str(exc))
     return StsRecord(id) if id is not None else StsRecord(None, "no v=STSv1 TXT record", True)
-
-
-def _addresses_flow(host: str) -> Flow[tuple[str, ...]]:
-    answers = yield from lookup_all((DnsQuery(host, RRType.A), DnsQuery(host, RRType.AAAA)))
-    return tuple(str(address) for answer in answers for address in answer.addresses)
 
 
 def _policy_domain(domain: str) -> str | None:
@@ -247,25 +242,10 @@ class MtaSts:
         """Fetch and parse ``domain``'s policy now (no cache); raises :class:`FetchError`."""
         host = f"mta-sts.{domain}"
         url = f"https://{host}{WELL_KNOWN}"
-        try:
-            async with asyncio.timeout(self.timeout):
-                if self.connect_host is not None:
-                    addresses: tuple[str, ...] = (self.connect_host,)
-                else:
-                    addresses = await run_async(_addresses_flow(host), self.resolver)
-                if not addresses:
-                    raise FetchError(f"{host} has no address")
-                body = await https.get(host, WELL_KNOWN, addresses, port=self.port,
-                                      context=self.ssl_context, content_type="text/plain",
-                                      max_size=self.max_size)
-        except FetchError as exc:
-            raise FetchError(f"{url}: {exc}") from None
-        except TimeoutError:
-            raise FetchError(f"{url}: timed out after {self.timeout:g} s") from None
-        except ssl.SSLCertVerificationError as exc:
-            raise FetchError(f"{url}: certificate: {exc.verify_message or exc}") from None
-        except Exception as exc:  # OSError, SSLError, IncompleteReadError, LimitOverrunError
-            raise FetchError(f"{url}: {type(exc).__name__}: {exc}") from None
+        body = await https.fetch(host, WELL_KNOWN, resolver=self.resolver,
+                                 connect_host=self.connect_host, port=self.port,
+                                 context=self.ssl_context, content_type="text/plain",
+                                 max_size=self.max_size, timeout=self.timeout)
         try:
             return parse_policy(body)
         except PolicyError as exc:
