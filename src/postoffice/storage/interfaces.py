@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from postoffice.message.envelope import Recipient
+from postoffice.storage.mailboxes import MailboxStore
 
 
 class StorageError(Exception):
@@ -183,6 +184,10 @@ class Folder:
     uidnext: int
     special_use: str | None
     """"\\Sent", "\\Junk", ... or None."""
+    id: int = 0
+    highestmodseq: int = 0
+    selectable: bool = True
+    """False for a name kept only for its children (\\Noselect)."""
 
 
 @dataclass(frozen=True)
@@ -261,7 +266,7 @@ class BlobStore(Protocol):
         ...
 
 
-class Store(Protocol):
+class Store(MailboxStore, Protocol):
     """The whole store. Implementations are safe to use from one thread at a time per instance."""
 
     blobs: BlobStore

@@ -31,6 +31,7 @@ ALLOCATE_JUNK: Final = (
     " ORDER BY f.special_use IS NULL LIMIT 1)"
     " RETURNING id, uidnext, highestmodseq"
 )
+ADD_USED: Final = "UPDATE users SET used_bytes = used_bytes + ? WHERE address = ?"
 INSERT_ENTRY: Final = (
     "INSERT INTO mailbox_messages (folder_id, uid, message_id, blob, size, flags,"
     " internal_date, modseq) VALUES (?,?,?,?,?,'',?,?)"
@@ -53,6 +54,7 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance]) ->
         if not rows:
             raise NotFound(f"no mailbox for local recipient {address}")
         folder_id, uidnext, modseq = rows[0]
+        conn.execute(ADD_USED, (sum(m.size for m in messages), address))
         first_uid, first_modseq = uidnext - count, modseq - count + 1
         entries.extend(
             (folder_id, first_uid + i, m.id, m.blob, m.size, m.received_at, first_modseq + i)

@@ -45,7 +45,19 @@ from postoffice.storage.interfaces import (
     StoredMessage,
     User,
 )
-from postoffice.storage.sqlite import aliases, greylist, queue
+from postoffice.storage import ids
+from postoffice.storage.mailboxes import (
+    FlagMode,
+    FlagUpdate,
+    FolderChanges,
+    FolderStatus,
+    MessageRow,
+    NewMessage,
+    Quota,
+    SieveScript,
+    Summary,
+)
+from postoffice.storage.sqlite import aliases, greylist, mailboxes, queue, scripts
 from postoffice.storage.sqlite import migrate as migrations
 from postoffice.storage.sqlite.accept import insert_acceptances
 
@@ -240,6 +252,10 @@ class SqliteStore:
             self._db.executemany(
                 "INSERT INTO folders (user_id, name, uidvalidity, special_use) VALUES (?, ?, ?, ?)",
                 [(user_id, name, uidvalidity, use) for name, use in DEFAULT_FOLDERS],
+            )
+            self._db.executemany(
+                "INSERT INTO subscriptions (user_id, name) VALUES (?, ?)",
+                [(user_id, name) for name, _ in DEFAULT_FOLDERS],
             )
         return user
 
@@ -461,12 +477,180 @@ class SqliteStore:
     def list_folders(self, address: str) -> list[Folder]:
         user_id = self._user_id(address)
         with _errors():
-            rows = self._db.execute(
-                "SELECT name, uidvalidity, uidnext, special_use FROM folders"
-                " WHERE user_id = ? ORDER BY id",
-                (user_id,),
-            ).fetchall()
-        return [Folder(*row) for row in rows]
+            return mailboxes.list_folders(self._db, user_id)
+
+    def get_folder(self, address: str, name: str) -> Folder | None:
+        user_id = self._user_id(address)
+        try:
+            name = mailboxes.check_name(name)
+        except ValueError:
+            return None
+        with _errors():
+            return mailboxes.get_folder(self._db, user_id, name)
+
+    def create_folder(self, address: str, name: str, special_use: str | None = None) -> Folder:
+        user_id = self._user_id(address)
+        with self._transaction():
+            return mailboxes.create_folder(self._db, user_id, name, special_use,
+                                           self._next_uidvalidity)
+
+    def delete_folder(self, address: str, name: str) -> None:
+        user_id = self._user_id(address)
+        with self._transaction():
+            mailboxes.delete_folder(self._db, user_id, name)
+
+    def rename_folder(self, address: str, old: str, new: str) -> None:
+        user_id = self._user_id(address)
+        with self._transaction():
+            mailboxes.rename_folder(self._db, user_id, old, new, self._next_uidvalidity)
+
+    def subscriptions(self, address: str) -> list[str]:
+        user_id = self._user_id(address)
+        with _errors():
+            return mailboxes.subscriptions(self._db, user_id)
+
+    def set_subscribed(self, address: str, name: str, subscribed: bool) -> None:
+        user_id = self._user_id(address)
+        with self._transaction():
+            mailboxes.set_subscribed(self._db, user_id, name, subscribed)
+
+    def folder_status(self, folder_id: int) -> FolderStatus:
+        with _errors():
+            return mailboxes.folder_status(self._db, folder_id)
+
+    def folder_messages(self, folder_id: int) -> list[MessageRow]:
+        with _errors():
+            return mailboxes.folder_messages(self._db, folder_id)
+
+    def folder_changes(self, folder_id: int, since_modseq: int) -> FolderChanges:
+        with _errors(), self._snapshot():
+            return mailboxes.folder_changes(self._db, folder_id, since_modseq)
+
+    def folder_heads(self, folder_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        with _errors():
+            return mailboxes.folder_heads(self._db, folder_ids)
+
+    def claim_recent(self, folder_id: int) -> tuple[int, int]:
+        with self._transaction():
+            return mailboxes.claim_recent(self._db, folder_id)
+
+    def append_messages(self, address: str, folder: str,
+                        messages: Sequence[NewMessage]) -> tuple[Folder, list[int]]:
+        user_id = self._user_id(address)
+        name = mailboxes.check_name(folder)
+        if self._pool is None and len(messages) > 1:
+            self._pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="postoffice-fsync")
+        packed = self.files.make_durable([m.blob for m in messages], self._pool)
+        now = self._clock()
+        with self._transaction():
+            found = mailboxes.get_folder(self._db, user_id, name)
+            if found is None or not found.selectable:
+                raise NotFound(f"no folder {folder}")
+            self._db.executemany(
+                "INSERT OR IGNORE INTO blob_packs (digest, pack, offset, size) VALUES (?,?,?,?)",
+                [(e.digest, e.pack, e.offset, e.size) for e in packed],
+            )
+            uids = mailboxes.insert_rows(self._db, user_id, found.id, [
+                (m.message_id or ids.new_message_id(now), m.blob.digest, m.blob.size, m.flags,
+                 m.internal_date or now) for m in messages], None)
+            return mailboxes.folder_by_id(self._db, found.id), uids
+
+    def store_flags(self, folder_id: int, uids: Sequence[int], mode: FlagMode,
+                    flags: Sequence[str], unchanged_since: int | None = None) -> FlagUpdate:
+        with self._transaction():
+            return mailboxes.store_flags(self._db, folder_id, uids, mode, flags,
+                                         unchanged_since)
+
+    def copy_messages(self, folder_id: int, uids: Sequence[int], target_id: int, *,
+                      move: bool = False) -> tuple[Folder, list[tuple[int, int]]]:
+        with self._transaction():
+            if (mailboxes.user_of_folder(self._db, folder_id)
+                    != mailboxes.user_of_folder(self._db, target_id)):
+                raise NotFound("no such folder")
+            if not mailboxes.folder_by_id(self._db, target_id).selectable:
+                raise NotFound("the target folder cannot hold messages")
+            pairs = (mailboxes.move_rows if move else mailboxes.copy_rows)(
+                self._db, folder_id, uids, target_id)
+            return mailboxes.folder_by_id(self._db, target_id), pairs
+
+    def expunge(self, folder_id: int, uids: Sequence[int] | None = None) -> list[int]:
+        with self._transaction():
+            return mailboxes.expunge(self._db, folder_id, uids)
+
+    def quota(self, address: str) -> Quota:
+        user_id = self._user_id(address)
+        with _errors():
+            used, limit = self._db.execute(
+                "SELECT used_bytes, quota_bytes FROM users WHERE id = ?", (user_id,)).fetchone()
+        return Quota(used, limit)
+
+    def set_quota(self, address: str, limit: int | None) -> None:
+        user_id = self._user_id(address)
+        with self._transaction():
+            self._db.execute("UPDATE users SET quota_bytes = ? WHERE id = ?", (limit, user_id))
+
+    def get_summaries(self, blobs: Sequence[str]) -> dict[str, Summary]:
+        found: dict[str, Summary] = {}
+        with _errors():
+            for start in range(0, len(blobs), 500):
+                chunk = list(blobs[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                for row in self._db.execute(
+                        "SELECT blob, envelope, body, bodystructure, fields"
+                        f" FROM message_summaries WHERE blob IN ({marks})", chunk):
+                    found[row[0]] = Summary(*row)
+        return found
+
+    def put_summaries(self, summaries: Sequence[Summary]) -> None:
+        if not summaries:
+            return
+        with self._transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO message_summaries (blob, envelope, body, bodystructure,"
+                " fields) VALUES (?,?,?,?,?)",
+                [(s.blob, s.envelope, s.body, s.bodystructure, s.fields) for s in summaries])
+
+    # sieve scripts
+
+    def list_sieve_scripts(self, address: str) -> list[SieveScript]:
+        user_id = self._user_id(address)
+        with _errors():
+            return scripts.list_scripts(self._db, user_id)
+
+    def get_sieve_script(self, address: str, name: str) -> SieveScript | None:
+        user_id = self._user_id(address)
+        with _errors():
+            return scripts.get_script(self._db, user_id, name)
+
+    def active_sieve_script(self, address: str) -> SieveScript | None:
+        user_id = self._user_id(address)
+        with _errors():
+            return scripts.active_script(self._db, user_id)
+
+    def put_sieve_script(self, address: str, name: str, source: str) -> None:
+        user_id = self._user_id(address)
+        with self._transaction():
+            scripts.put_script(self._db, user_id, name, source, self._clock())
+
+    def delete_sieve_script(self, address: str, name: str) -> None:
+        user_id = self._user_id(address)
+        with self._transaction():
+            scripts.delete_script(self._db, user_id, name)
+
+    def rename_sieve_script(self, address: str, old: str, new: str) -> None:
+        user_id = self._user_id(address)
+        with self._transaction():
+            scripts.rename_script(self._db, user_id, old, new)
+
+    def activate_sieve_script(self, address: str, name: str | None) -> None:
+        user_id = self._user_id(address)
+        with self._transaction():
+            scripts.activate(self._db, user_id, name)
+
+    def record_sieve_error(self, address: str, name: str, error: str | None) -> None:
+        user_id = self._user_id(address)
+        with self._transaction():
+            scripts.record_error(self._db, user_id, name, error)
 
     def list_mailbox(self, address: str, folder: str = "INBOX") -> list[MailboxEntry]:
         folder_id = self._folder_id(address, folder)
@@ -531,6 +715,15 @@ class SqliteStore:
             yield
         finally:
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[None]:
+        """Several reads that must agree (a deferred read transaction)."""
+        self._db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db.execute("COMMIT")
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
