@@ -24,7 +24,7 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +48,14 @@ from postoffice.pipeline.inbound import InboundChecks
 from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import published
+from postoffice.proto.imap.server import ImapConfig
 from postoffice.proto.smtp.server import ServerConfig
 from postoffice.server import logs
 from postoffice.server.http import HttpContext, HttpSession
+from postoffice.server.imap import FolderWatcher, ImapListener, ImapSession, start_imap
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
 from postoffice.server.smtp import ListenerContext, SmtpSession
+from postoffice.server.store_threads import StoreThreads
 from postoffice.server.tls import server_context
 from postoffice.storage import open_store
 from postoffice.storage.commit import GroupCommitter
@@ -61,8 +64,11 @@ from postoffice.storage.interfaces import Store, User
 log = logging.getLogger("postoffice")
 
 SMTP_LISTENERS = ("smtp", "submission", "submissions")
+IMAP_LISTENERS = ("imap", "imaps")
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-TLS_MODE = {"smtp": "starttls", "submission": "starttls", "submissions": "implicit", "http": "none"}
+TLS_MODE = {"smtp": "starttls", "submission": "starttls", "submissions": "implicit", "http": "none",
+            "imap": "starttls", "imaps": "implicit", "pop3": "starttls", "pop3s": "implicit",
+            "managesieve": "starttls"}
 
 
 @dataclass(frozen=True)
@@ -205,6 +211,9 @@ class Worker:
         self.role = role
         self.wake = wake
         self.sessions: set[SmtpSession] = set()
+        self.imap_sessions: set[ImapSession] = set()
+        self.store_threads: StoreThreads | None = None
+        self.folder_watcher: FolderWatcher | None = None
         self.servers: list[asyncio.AbstractServer] = []
         self._stop = asyncio.Event()
 
@@ -285,6 +294,14 @@ class Worker:
                     ssl=tls_context if implicit else None,
                     ssl_handshake_timeout=30.0 if implicit else None,
                 )
+            elif b.name in IMAP_LISTENERS:
+                implicit = b.name == "imaps"
+                if implicit and tls_context is None:
+                    log.warning("imaps listener disabled: no TLS certificate")
+                    continue
+                server = await start_imap(self._imap_context(b.name, tls_context, throttle,
+                                                             password_hash),
+                                          self.imap_sessions, sock)
             else:
                 continue
             self.servers.append(server)
@@ -311,10 +328,35 @@ class Worker:
                 await engine_task
         await committer.close()
 
+    def _imap_context(self, name: str, tls_context: ssl.SSLContext | None,
+                      throttle: AuthThrottle,
+                      password_hash: Callable[[str], Awaitable[str | None]]) -> ImapListener:
+        settings = self.config.imap
+        if self.store_threads is None:
+            data_dir = self.config.data_dir
+            self.store_threads = StoreThreads(lambda: open_store(data_dir))
+            self.folder_watcher = FolderWatcher(self.store_threads, settings.poll_interval)
+            self.folder_watcher.start()
+        assert self.folder_watcher is not None
+        core = ImapConfig(
+            hostname=self.config.server.hostname, tls_available=tls_context is not None,
+            implicit_tls=name == "imaps", plaintext_auth=settings.plaintext_auth == "always",
+            max_line=settings.max_line, max_literal=settings.append_limit,
+            max_literal_unauthenticated=settings.max_literal_unauthenticated)
+        return ImapListener(
+            name, core, self.store_threads, self.folder_watcher,
+            ConnectionLimiter(settings.max_connections, settings.max_connections_per_ip),
+            throttle, password_hash, tls_context, idle_timeout=settings.idle_timeout,
+            loopback_plaintext=settings.plaintext_auth == "loopback")
+
     async def shutdown(self) -> None:
         """Stop accepting, let in-flight transactions finish (up to the grace period)."""
         for server in self.servers:
             server.close()
+        for imap in list(self.imap_sessions):
+            imap.drain()
+        if self.folder_watcher is not None:
+            await self.folder_watcher.stop()
         for session in list(self.sessions):
             session.drain()
         deadline = asyncio.get_running_loop().time() + self.config.server.shutdown_grace

@@ -27,12 +27,22 @@ DEV_LISTENERS = {
     "submission": "127.0.0.1:2587",
     "submissions": "127.0.0.1:2465",
     "http": "127.0.0.1:8025",
+    "imap": "127.0.0.1:2143",
+    "imaps": "127.0.0.1:2993",
+    "pop3": "127.0.0.1:2110",
+    "pop3s": "127.0.0.1:2995",
+    "managesieve": "127.0.0.1:4190",
 }
 STANDARD_LISTENERS = {
     "smtp": "0.0.0.0:25",
     "submission": "0.0.0.0:587",
     "submissions": "0.0.0.0:465",
     "http": "0.0.0.0:80",
+    "imap": "0.0.0.0:143",
+    "imaps": "0.0.0.0:993",
+    "pop3": "0.0.0.0:110",
+    "pop3s": "0.0.0.0:995",
+    "managesieve": "0.0.0.0:4190",
 }
 ANY_LISTENERS = {name: "127.0.0.1:0" for name in DEV_LISTENERS}
 LISTENER_PRESETS = {"dev": DEV_LISTENERS, "standard": STANDARD_LISTENERS, "any": ANY_LISTENERS}
@@ -58,6 +68,16 @@ class ListenerSettings:
     """Submission over implicit TLS (465-style)."""
     http: str = DEV_LISTENERS["http"]
     """HTTP: health and metrics now; the API and dashboard later."""
+    imap: str = DEV_LISTENERS["imap"]
+    """IMAP with STARTTLS (143-style); LOGINDISABLED before TLS (see [imap] plaintext_auth)."""
+    imaps: str = DEV_LISTENERS["imaps"]
+    """IMAP over implicit TLS (993-style)."""
+    pop3: str = DEV_LISTENERS["pop3"]
+    """POP3 with STLS (110-style)."""
+    pop3s: str = DEV_LISTENERS["pop3s"]
+    """POP3 over implicit TLS (995-style)."""
+    managesieve: str = DEV_LISTENERS["managesieve"]
+    """ManageSieve (RFC 5804, STARTTLS): mail clients edit their Sieve filters."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +115,34 @@ class AuthSettings:
     failure_delay_max: float = 30.0
     failure_window: float = 900.0
     """Seconds after which an IP's or account's failure count is forgotten."""
+
+
+@dataclass(frozen=True)
+class MailboxAccessSettings:
+    plaintext_auth: str = "loopback"
+    """Logins without TLS: "never", "loopback" (clients on 127.0.0.0/8 and ::1) or "always"."""
+    idle_timeout: float = 1800.0
+    """Seconds without a command before the server logs the client out (IMAP: at least 30 min)."""
+    max_connections: int = 2000
+    max_connections_per_ip: int = 50
+
+
+@dataclass(frozen=True)
+class ImapSettings(MailboxAccessSettings):
+    max_line: int = 65536
+    """Octets of one command line, literals excluded."""
+    append_limit: int = 64 * 1024 * 1024
+    """APPENDLIMIT: the largest message (literal) a client may send."""
+    max_literal_unauthenticated: int = 8192
+    """Literals before login are refused beyond this size."""
+    poll_interval: float = 0.25
+    """Seconds between looks for changes made by other processes (IDLE)."""
+
+
+@dataclass(frozen=True)
+class Pop3Settings(MailboxAccessSettings):
+    idle_timeout: float = 600.0
+    """RFC 1939: at least 10 minutes."""
 
 
 @dataclass(frozen=True)
@@ -313,6 +361,8 @@ class Config:
     smtp: SmtpSettings = field(default_factory=SmtpSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     submission: SubmissionSettings = field(default_factory=SubmissionSettings)
+    imap: ImapSettings = field(default_factory=ImapSettings)
+    pop3: Pop3Settings = field(default_factory=Pop3Settings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
@@ -348,6 +398,7 @@ SECTIONS: dict[str, type] = {
     if f.name not in ("data_dir", "pools", "tls_policy", "smarthosts")
 }
 TLS_POLICIES = ("none", "opportunistic", "required", "verify")
+PLAINTEXT_AUTH = ("never", "loopback", "always")
 LANES = tuple(Lane)
 
 
@@ -604,6 +655,13 @@ def _validate(settings: Any, section: str) -> None:
             raise ConfigError(f"[{section}] address: not an IP address: {settings.address!r}") from None
         if settings.weight < 1:
             raise ConfigError(f"[{section}] weight: must be >= 1")
+    if isinstance(settings, MailboxAccessSettings):
+        if settings.plaintext_auth not in PLAINTEXT_AUTH:
+            raise ConfigError(f"[{section}] plaintext_auth: expected one of "
+                              f"{', '.join(PLAINTEXT_AUTH)}")
+        if settings.idle_timeout < (1800 if isinstance(settings, ImapSettings) else 600):
+            raise ConfigError(f"[{section}] idle_timeout: the RFC asks for at least "
+                              f"{1800 if isinstance(settings, ImapSettings) else 600} seconds")
     if isinstance(settings, ListenerSettings):
         for f in dataclasses.fields(settings):
             value = getattr(settings, f.name)

@@ -44,7 +44,7 @@ def test_count_parts() -> None:
 @pytest.mark.parametrize(("source", "reason"), [
     ('if body :contains "x" { keep; }', "'body' is used but not declared"),
     ('require "body"; if body :raw :text :contains "x" { keep; }', "conflicts"),
-    ('require "body"; if body :content "text" :contains "x" { keep; }', "unknown tag"),
+    ('require "body"; if body :content 5 :contains "x" { keep; }', ":content takes a string list"),
 ])
 def test_refused(source: str, reason: str) -> None:
     result = run(source, MESSAGE)

@@ -9,15 +9,18 @@ Any error gives `Result.error` and a single keep, so the message still reaches t
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email import message_from_bytes
 from email.header import decode_header, make_header
+from email.message import Message as MimeEntity
 from email.utils import getaddresses
 from typing import Literal, cast
 
 from postoffice.sieve.arguments import (
     ADDRESS_PARTS,
+    BODY_TRANSFORMS,
     COMMANDS,
     MATCH_TYPES,
     TAG_CAPABILITIES,
@@ -35,7 +38,7 @@ from postoffice.sieve.match import (
     matches,
     relate,
 )
-from postoffice.sieve.nodes import Command, Number, Script, SieveError, Strings, Test
+from postoffice.sieve.nodes import Argument, Command, Number, Script, SieveError, Strings, Tag, Test
 from postoffice.sieve.parser import parse
 from postoffice.sieve.vacation import DEFAULT_DAYS, MIN_DAYS, Vacation, vacation_key
 from postoffice.sieve.variables import NAME, expand, modify
@@ -52,6 +55,8 @@ ADDRESS_HEADERS = frozenset({"from", "to", "cc", "bcc", "sender", "reply-to", "r
 """Fields the address test reads (5.1: it MUST be restricted to fields holding addresses)."""
 MAX_REDIRECTS = 5
 _ADDRESS = re.compile(r"[^\s<>@\"]+@[^\s<>@\"]+")
+_CONTENT_TYPE = re.compile(r"[^/\s;]+(/[^/\s;]+)?")
+"""A `body :content` type: "" (every part), a type, or type/subtype (RFC 5173 5.3)."""
 
 ActionKind = Literal["keep", "fileinto", "discard", "redirect", "reject", "ereject",
                      "vacation"]
@@ -77,6 +82,9 @@ class Message:
     """The decoded text/* parts, for `body :text` (RFC 5173)."""
     raw_body: bytes = b""
     """The body as received, for `body :raw`."""
+    mime_parts: tuple[tuple[str, str], ...] = ()
+    """(content type, text) of every MIME part in order, for `body :content` (RFC 5173
+    5.3); see `mime_parts`, which makes them from the whole message."""
     now: datetime | None = None
     """The delivery time (aware), for currentdate; its zone is the local zone of the date
     tests (RFC 5260). Without it currentdate is false and date converts to UTC."""
@@ -192,7 +200,10 @@ def _test_args(test: Test) -> Arguments:
     if (test.name == "not" and count != 1 or test.name in ("anyof", "allof") and count == 0
             or test.name not in ("not", "anyof", "allof") and count):
         raise SieveError(f"{test.name}: wrong number of tests", test.line)
-    arguments = split(test.name, TESTS[test.name], test.args, test.line)
+    args, content = _without_content(test) if test.name == "body" else (test.args, None)
+    arguments = split(test.name, TESTS[test.name], args, test.line)
+    if content is not None:
+        arguments = _with_content(arguments, content, test.line)
     if test.name == "size" and len(arguments.tags) != 1:
         raise SieveError("size: exactly one of :over and :under is needed", test.line)
     if test.name in ("date", "currentdate"):
@@ -207,6 +218,33 @@ def _test_args(test: Test) -> Arguments:
             if part.lower() not in ("from", "to"):
                 raise SieveError(f"envelope: unsupported part {part!r}", test.line)
     return arguments
+
+
+def _without_content(test: Test) -> tuple[tuple[Argument, ...], Strings | None]:
+    """body's arguments without `:content <types>`, and the types (None without :content);
+    the argument table in arguments.py knows the other transforms, :raw and :text."""
+    args = test.args
+    at = next((i for i, arg in enumerate(args) if isinstance(arg, Tag)
+               and arg.name == "content"), None)
+    if at is None:
+        return args, None
+    types = args[at + 1] if at + 1 < len(args) else None
+    if not isinstance(types, Strings) or at + 2 >= len(args):
+        raise SieveError("body: :content takes a string list, before the keys", test.line)
+    rest = args[:at] + args[at + 2:]
+    if any(isinstance(arg, Tag) and arg.name == "content" for arg in rest):
+        raise SieveError("body: tag :content conflicts with an earlier tag", test.line)
+    return rest, types
+
+
+def _with_content(arguments: Arguments, types: Strings, line: int) -> Arguments:
+    if arguments.tags & BODY_TRANSFORMS:
+        raise SieveError("body: tag :content conflicts with an earlier tag", line)
+    for value in types.values:
+        if value and "${" not in value and not _CONTENT_TYPE.fullmatch(value):
+            raise SieveError(f"body: not a content type: {value!r}", line)
+    return replace(arguments, tags=arguments.tags | {"content"},
+                   tagged={**arguments.tagged, "content": types})
 
 
 class _Stop(Exception):
@@ -380,6 +418,11 @@ class _Run:
         if name == "body":
             if "raw" in arguments.tags:
                 return [self.message.raw_body.decode("utf-8", "replace")]
+            types = arguments.tagged.get("content")
+            if isinstance(types, Strings):
+                wanted = [self.text(value).lower() for value in types.values]
+                return [text for kind, text in self.message.mime_parts
+                        if any(_type_matches(kind, value) for value in wanted)]
             return list(self.message.text_parts)
         wanted = [field.lower() for field in arguments.strings(0)]
         if name == "header":
@@ -426,6 +469,41 @@ def spam_value(message: Message, percent: bool) -> str:
         share = (message.spam_score - message.ham_score) / span
     share = min(1.0, max(0.0, share))
     return str(round(share * 100)) if percent else str(1 + round(share * 9))
+
+
+def mime_parts(raw: bytes) -> tuple[tuple[str, str], ...]:
+    """`Message.mime_parts` of a whole message (header section and body): each part's
+    content type (lower case, no parameters) and its text, decoded from its transfer
+    encoding and charset. A multipart container gives its preamble and epilogue, a
+    message/rfc822 part the header section of the message inside; their parts follow."""
+    return tuple(_mime_parts(message_from_bytes(raw)))
+
+
+def _mime_parts(entity: MimeEntity) -> Iterator[tuple[str, str]]:
+    kind = entity.get_content_type()
+    payload = entity.get_payload()
+    if isinstance(payload, list):
+        parts = [part for part in payload if isinstance(part, MimeEntity)]
+        if kind == "message/rfc822":
+            for inner in parts:
+                yield kind, "".join(f"{name}: {value}\r\n" for name, value in inner.items())
+                yield from _mime_parts(inner)
+            return
+        yield kind, (entity.preamble or "") + (entity.epilogue or "")
+        for part in parts:
+            yield from _mime_parts(part)
+        return
+    data = entity.get_payload(decode=True)
+    data = data if isinstance(data, bytes) else b""
+    try:
+        yield kind, data.decode(entity.get_content_charset() or "utf-8", "replace")
+    except LookupError:  # an unknown charset
+        yield kind, data.decode("utf-8", "replace")
+
+
+def _type_matches(kind: str, wanted: str) -> bool:
+    """Does a part of content type `kind` match a :content type (RFC 5173 5.3)?"""
+    return not wanted or kind == wanted or "/" not in wanted and kind.split("/")[0] == wanted
 
 
 def _decoded(value: str) -> str:

@@ -32,6 +32,16 @@ class MessageRow:
 
 
 @dataclass(frozen=True)
+class FolderIndex:
+    """Parallel lists, ascending by uid; flags as stored (space-separated)."""
+
+    folder: Folder
+    uids: list[int]
+    flags: list[str]
+    modseqs: list[int]
+
+
+@dataclass(frozen=True)
 class FolderChanges:
     """What happened in a folder after a modseq."""
 
@@ -122,6 +132,12 @@ class MailboxStore(Protocol):
 
     # messages of one folder (by folder id: a selected session keeps it)
     def folder_messages(self, folder_id: int) -> list[MessageRow]: ...
+    def folder_index(self, folder_id: int) -> FolderIndex:
+        """The uid, flags and modseq of every message (SELECT of a large folder)."""
+        ...
+    def messages_by_uid(self, folder_id: int, uids: Sequence[int]) -> list[MessageRow]:
+        """The rows of these uids that still exist, by uid."""
+        ...
     def folder_changes(self, folder_id: int, since_modseq: int) -> FolderChanges: ...
     def folder_heads(self, folder_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(uidnext, highestmodseq) per existing folder: a cheap poll for news."""

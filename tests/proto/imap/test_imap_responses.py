@@ -44,7 +44,9 @@ def test_strings_round_trip(raw: bytes) -> None:
     assert Scanner(r.string(raw)).string() == raw
 
 
-@given(st.text(st.characters(blacklist_characters="\0"), max_size=40), st.booleans())
+# Names arrive decoded from UTF-8 or modified UTF-7, so they never hold lone surrogates.
+@given(st.text(st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)),
+               max_size=40), st.booleans())
 def test_mailbox_names_round_trip(name: str, utf8: bool) -> None:
     scanner = Scanner(r.render(r.Mailbox(name), utf8))
     decoded = decode_mailbox(scanner.astring(), utf8)

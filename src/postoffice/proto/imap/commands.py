@@ -129,6 +129,48 @@ class Expunge(Arguments):
 
 
 @dataclass(frozen=True)
+class Id(Arguments):
+    """ID (RFC 2971): the client's field/value pairs; () for NIL."""
+
+    fields: tuple[tuple[str, str | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class Compress(Arguments):
+    mechanism: str
+    """Upper-case, e.g. DEFLATE (RFC 4978)."""
+
+
+@dataclass(frozen=True)
+class Quota(Arguments):
+    """GETQUOTA root, SETQUOTA root (resource limit ...) (RFC 9208); GETQUOTAROOT uses
+    Mailbox."""
+
+    root: str
+    limits: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Sort(Arguments):
+    """SORT (RFC 5256) with RFC 5957 DISPLAYFROM/DISPLAYTO and ESORT RETURN options."""
+
+    criteria: tuple[tuple[str, bool], ...]
+    """(key, reversed) in order, upper-case: ARRIVAL, CC, DATE, FROM, SIZE, SUBJECT, TO,
+    DISPLAYFROM, DISPLAYTO."""
+    charset: str
+    key: SearchKey
+    returns: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Thread(Arguments):
+    algorithm: str
+    """Upper-case: REFERENCES or ORDEREDSUBJECT."""
+    charset: str
+    key: SearchKey
+
+
+@dataclass(frozen=True)
 class Command:
     tag: str
     name: str

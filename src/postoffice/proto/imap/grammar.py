@@ -27,7 +27,10 @@ from postoffice.proto.imap.values import (
 TAG_CHARS = ASTRING_CHARS - {ord("+")}
 _NO_ARGUMENTS = {"CAPABILITY", "NOOP", "LOGOUT", "STARTTLS", "NAMESPACE", "IDLE", "CLOSE",
                  "UNSELECT", "EXPUNGE", "CHECK"}
-_UID_COMMANDS = {"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE"}
+_UID_COMMANDS = {"COPY", "MOVE", "FETCH", "SEARCH", "STORE", "EXPUNGE", "SORT", "THREAD"}
+SORT_KEYS = frozenset({"ARRIVAL", "CC", "DATE", "FROM", "SIZE", "SUBJECT", "TO", "DISPLAYFROM",
+                       "DISPLAYTO"})
+THREAD_ALGORITHMS = frozenset({"REFERENCES", "ORDEREDSUBJECT"})
 
 
 def peek_tag(data: bytes) -> str | None:
@@ -261,7 +264,89 @@ def _uid_expunge(a: _Args, _: str) -> c.Arguments:
     return c.Expunge(sequence_set(a.s))
 
 
+def _id(a: _Args, _: str) -> c.Arguments:
+    s = a.s
+    if s.try_keyword("NIL"):
+        return c.Id()
+    items = s.paren_list(lambda: s.nstring())
+    if len(items) % 2 or len(items) > 60:
+        raise GrammarError("ID takes up to 30 field/value pairs")
+    pairs = []
+    for name, value in zip(items[::2], items[1::2], strict=True):
+        if name is None:
+            raise GrammarError("ID field names are strings")
+        pairs.append((name.decode("utf-8", "replace"),
+                      None if value is None else value.decode("utf-8", "replace")))
+    return c.Id(tuple(pairs))
+
+
+def _compress(a: _Args, _: str) -> c.Arguments:
+    return c.Compress(a.s.atom().upper())
+
+
+def _quota(a: _Args, name: str) -> c.Arguments:
+    root = a.s.astring().decode("utf-8", "replace")
+    if name == "GETQUOTA":
+        return c.Quota(root)
+    a.s.sp()
+    words = a.s.paren_list(a.s.atom)
+    if len(words) % 2:
+        raise GrammarError("SETQUOTA takes resource/limit pairs")
+    limits = []
+    for resource, limit in zip(words[::2], words[1::2], strict=True):
+        if not limit.isdigit():
+            raise GrammarError("a quota limit is a number")
+        limits.append((resource.upper(), int(limit)))
+    return c.Quota(root, tuple(limits))
+
+
+def _charset(a: _Args) -> str:
+    charset = a.s.astring().decode("ascii", "replace").upper()
+    a.s.sp()
+    return charset
+
+
+def _sort(a: _Args, _: str) -> c.Arguments:
+    s = a.s
+    returns = None
+    if s.try_keyword("RETURN"):
+        s.sp()
+        returns = a.options()
+        s.sp()
+    words = [w.upper() for w in s.paren_list(s.atom, allow_empty=False)]
+    criteria: list[tuple[str, bool]] = []
+    reverse = False
+    for word in words:
+        if word == "REVERSE" and not reverse:
+            reverse = True
+            continue
+        if word not in SORT_KEYS:
+            raise GrammarError(f"unknown sort key {word}")
+        criteria.append((word, reverse))
+        reverse = False
+    if reverse:
+        raise GrammarError("REVERSE needs a sort key after it")
+    s.sp()
+    charset = _charset(a)
+    return c.Sort(tuple(criteria), charset, search_keys(s, _codec(charset)), returns)
+
+
+def _thread(a: _Args, _: str) -> c.Arguments:
+    algorithm = a.s.atom().upper()
+    if algorithm not in THREAD_ALGORITHMS:
+        raise GrammarError(f"unknown thread algorithm {algorithm}")
+    a.s.sp()
+    charset = _charset(a)
+    return c.Thread(algorithm, charset, search_keys(a.s, _codec(charset)))
+
+
+def _codec(charset: str) -> str:
+    return "utf-8" if charset in ("UTF-8", "US-ASCII") else charset
+
+
 _HANDLERS: dict[str, Callable[[_Args, str], c.Arguments]] = {
+    "ID": _id, "COMPRESS": _compress, "GETQUOTA": _quota, "SETQUOTA": _quota,
+    "GETQUOTAROOT": _mailbox, "SORT": _sort, "THREAD": _thread,
     "AUTHENTICATE": _authenticate, "LOGIN": _login, "ENABLE": _enable,
     "SELECT": _mailbox, "EXAMINE": _mailbox, "CREATE": _mailbox, "DELETE": _mailbox,
     "SUBSCRIBE": _mailbox, "UNSUBSCRIBE": _mailbox, "RENAME": _rename, "LIST": _list,

@@ -28,7 +28,15 @@ class Mailbox:
     name: str
 
 
-Value = int | str | bytes | None | Atom | Mailbox | Sequence["Value"]
+@dataclass(frozen=True)
+class Joined:
+    """Values written one after another with no space: `1*body` and `1*address` in
+    BODYSTRUCTURE and ENVELOPE, e.g. ((...)(...) "mixed")."""
+
+    items: tuple[Value, ...]
+
+
+Value = int | str | bytes | None | Atom | Mailbox | Joined | Sequence["Value"]
 
 
 def string(value: str | bytes, utf8: bool = False) -> bytes:
@@ -54,6 +62,8 @@ def render(value: Value, utf8: bool = False) -> bytes:
         return string(name, utf8)
     if isinstance(value, str | bytes):
         return string(value, utf8)
+    if isinstance(value, Joined):
+        return b"".join(render(item, utf8) for item in value.items)
     return b"(" + b" ".join(render(item, utf8) for item in value) + b")"
 
 

@@ -77,6 +77,9 @@ class _Parser:
         name = s.atom().upper()
         if name in _PLAIN:
             return Criterion(name)
+        if name not in ("MODSEQ", "UID") and name not in _TEXT | _DATE | _NUMBER | _FLAG \
+                and name not in ("HEADER", "NOT", "OR"):
+            raise GrammarError(f"unknown search key {name}")
         s.sp()
         if name in _TEXT:
             return Criterion(name, self.text())
@@ -92,6 +95,13 @@ class _Parser:
             return Criterion(name, (field, self.text()))
         if name == "UID":
             return Sequence(sequence_set(s), uid=True)
+        if name == "MODSEQ":  # RFC 7162: MODSEQ [entry-name entry-type-req] mod-sequence
+            if s.peek() == ord('"'):
+                s.quoted()
+                s.sp()
+                s.atom()
+                s.sp()
+            return Criterion(name, s.number(MAX_NUMBER64))
         if name == "NOT":
             return Not(self.key())
         if name == "OR":

@@ -15,6 +15,7 @@ from postoffice.storage.mailboxes import (
     FlagMode,
     FlagUpdate,
     FolderChanges,
+    FolderIndex,
     FolderStatus,
     MessageRow,
     QuotaExceeded,
@@ -180,6 +181,21 @@ def folder_messages(db: sqlite3.Connection, folder_id: int) -> list[MessageRow]:
     return [message_row(row) for row in rows]
 
 
+def folder_index(db: sqlite3.Connection, folder_id: int) -> FolderIndex:
+    found = folder_by_id(db, folder_id)
+    rows = db.execute("SELECT uid, flags, modseq FROM mailbox_messages WHERE folder_id = ?"
+                      " ORDER BY uid", (folder_id,)).fetchall()
+    if not rows:
+        return FolderIndex(found, [], [], [])
+    uids, flags, modseqs = map(list, zip(*rows, strict=True))
+    return FolderIndex(found, uids, flags, modseqs)
+
+
+def messages_by_uid(db: sqlite3.Connection, folder_id: int,
+                    uids: Sequence[int]) -> list[MessageRow]:
+    return [message_row(row) for row in _rows_by_uid(db, folder_id, uids)]
+
+
 def folder_changes(db: sqlite3.Connection, folder_id: int, since: int) -> FolderChanges:
     found = folder_by_id(db, folder_id)
     if since >= found.highestmodseq:
@@ -276,6 +292,11 @@ def user_of_folder(db: sqlite3.Connection, folder_id: int) -> int:
 def _rows_by_uid(db: sqlite3.Connection, folder_id: int,
                  uids: Sequence[int]) -> list[tuple[Any, ...]]:
     found: list[tuple[Any, ...]] = []
+    if len(uids) > 2000:  # most of a folder: one scan beats many lookups
+        wanted = set(uids)
+        return [row for row in db.execute(
+            f"SELECT {ROW_COLUMNS} FROM mailbox_messages WHERE folder_id = ? ORDER BY uid",
+            (folder_id,)) if row[0] in wanted]
     for start in range(0, len(uids), 500):
         chunk = list(uids[start:start + 500])
         marks = ",".join("?" * len(chunk))

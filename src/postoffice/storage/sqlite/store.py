@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
-from postoffice.storage import addresses
+from postoffice.storage import addresses, ids
 from postoffice.storage.blobs import FileBlobStore, PackEntry
 from postoffice.storage.interfaces import (
     Acceptance,
@@ -45,11 +45,11 @@ from postoffice.storage.interfaces import (
     StoredMessage,
     User,
 )
-from postoffice.storage import ids
 from postoffice.storage.mailboxes import (
     FlagMode,
     FlagUpdate,
     FolderChanges,
+    FolderIndex,
     FolderStatus,
     MessageRow,
     NewMessage,
@@ -521,6 +521,14 @@ class SqliteStore:
     def folder_messages(self, folder_id: int) -> list[MessageRow]:
         with _errors():
             return mailboxes.folder_messages(self._db, folder_id)
+
+    def folder_index(self, folder_id: int) -> FolderIndex:
+        with _errors(), self._snapshot():
+            return mailboxes.folder_index(self._db, folder_id)
+
+    def messages_by_uid(self, folder_id: int, uids: Sequence[int]) -> list[MessageRow]:
+        with _errors():
+            return mailboxes.messages_by_uid(self._db, folder_id, uids)
 
     def folder_changes(self, folder_id: int, since_modseq: int) -> FolderChanges:
         with _errors(), self._snapshot():

@@ -1,0 +1,592 @@
+"""The IMAP mailbox service: what each command does to the store, as response bytes.
+
+One `ImapService` per session, called from a worker thread (the store is synchronous); the
+asyncio adapter (server/imap.py) feeds it the commands the connection core (proto/imap/server.py)
+hands out and applies the state changes it answers.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from postoffice.access import listing
+from postoffice.access.content import ContentCache, View, summaries
+from postoffice.access.fetch import FetchError, fetch
+from postoffice.access.selected import Selected, compact
+from postoffice.proto.imap import commands as c
+from postoffice.proto.imap import matching, sort, thread
+from postoffice.proto.imap import responses as r
+from postoffice.storage import AlreadyExists, InUse, NotFound, StorageError, Store
+from postoffice.storage.interfaces import Folder
+from postoffice.storage.mailboxes import SEPARATOR, NewMessage, QuotaExceeded
+
+SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+_NO_EXPUNGE = {"FETCH", "STORE", "SEARCH"}
+"""Non-UID forms of these may not be answered with EXPUNGE (RFC 9051 7.5.1)."""
+
+
+@dataclass
+class Outcome:
+    data: bytes
+    selected: bool | None = None
+    """True: now selected; False: no longer selected; None: unchanged."""
+    read_only: bool = False
+    idle: bool = False
+    """IDLE accepted: the adapter sends the continuation and waits for DONE."""
+
+
+class ImapService:
+    def __init__(self, username: str, *,
+                 notify: Callable[[int], None] = lambda folder_id: None,
+                 zone: object = None) -> None:
+        self._current: Store | None = None
+        self.user = username
+        self.selected: Selected | None = None
+        self.enabled: frozenset[str] = frozenset()
+        self.cache = ContentCache()
+        self._notify = notify
+        self.zone = datetime.now().astimezone().tzinfo if zone is None else zone
+
+    @property
+    def store(self) -> Store:
+        """The calling thread's store (each entry point is given it)."""
+        assert self._current is not None
+        return self._current
+
+    @property
+    def rev1(self) -> bool:
+        return "IMAP4REV2" not in self.enabled
+
+    @property
+    def utf8(self) -> bool:
+        return bool(self.enabled & {"IMAP4REV2", "UTF8=ACCEPT"})
+
+    @property
+    def condstore(self) -> bool:
+        return bool(self.enabled & {"CONDSTORE", "QRESYNC"})
+
+    @property
+    def qresync(self) -> bool:
+        return "QRESYNC" in self.enabled
+
+    # -- entry points ----------------------------------------------------------------------------
+
+    def execute(self, store: Store, command: c.Command, enabled: frozenset[str]) -> Outcome:
+        self._current = store
+        self.enabled = enabled
+        handler = getattr(self, "_" + command.name.lower(), None)
+        if handler is None:
+            return Outcome(r.tagged(command.tag, "BAD", f"{command.name} is not supported"))
+        try:
+            outcome: Outcome = handler(command)
+        except NotFound as exc:
+            outcome = Outcome(self._updates(command) + r.tagged(
+                command.tag, "NO", str(exc) or "No such mailbox", "[NONEXISTENT]"))
+        except QuotaExceeded as exc:
+            outcome = Outcome(r.tagged(command.tag, "NO", str(exc), "[OVERQUOTA]"))
+        except FetchError as exc:
+            outcome = Outcome(r.tagged(command.tag, "NO", str(exc), exc.code))
+        except StorageError as exc:
+            outcome = Outcome(r.tagged(command.tag, "NO", f"Try again later: {exc}",
+                                       "[UNAVAILABLE]"))
+        return outcome
+
+    def poll(self, store: Store) -> bytes:
+        """Untagged news while idling."""
+        self._current = store
+        if self.selected is None:
+            return b""
+        return self._refresh(allow_expunge=True)
+
+    def idle_done(self, store: Store, tag: str) -> bytes:
+        return self.poll(store) + r.tagged(tag, "OK", "IDLE terminated")
+
+    @property
+    def selected_folder(self) -> int | None:
+        return None if self.selected is None else self.selected.id
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _ok(self, command: c.Command, text: str, code: str | None = None) -> Outcome:
+        return Outcome(self._updates(command) + r.tagged(command.tag, "OK", text, code))
+
+    def _no(self, command: c.Command, text: str, code: str | None = None) -> Outcome:
+        return Outcome(self._updates(command) + r.tagged(command.tag, "NO", text, code))
+
+    def _updates(self, command: c.Command) -> bytes:
+        if self.selected is None:
+            return b""
+        allow = command.uid or command.name not in _NO_EXPUNGE
+        return self._refresh(allow_expunge=allow, uid_fetch=command.uid)
+
+    def _refresh(self, *, allow_expunge: bool, uid_fetch: bool = False) -> bytes:
+        assert self.selected is not None
+        try:
+            return self.selected.refresh(self.store, allow_expunge=allow_expunge,
+                                         condstore=self.condstore, qresync=self.qresync,
+                                         rev1=self.rev1, uid_fetch=uid_fetch)
+        except NotFound:
+            return b""
+
+    def _mailbox(self, name: str) -> r.Mailbox:
+        return r.Mailbox(name)
+
+    def _render(self, *items: r.Value) -> bytes:
+        return r.untagged(*items, utf8=self.utf8)
+
+    def _folder(self, name: str) -> Folder:
+        folder = self.store.get_folder(self.user, name)
+        if folder is None:
+            raise NotFound(f"No mailbox {name}")
+        return folder
+
+    # -- authenticated state -------------------------------------------------------------------
+
+    def _noop(self, command: c.Command) -> Outcome:
+        return self._ok(command, f"{command.name} completed")
+
+    _check = _noop
+
+    def _namespace(self, command: c.Command) -> Outcome:
+        return self._ok_with(command, b'* NAMESPACE (("" "/")) NIL NIL\r\n', "NAMESPACE completed")
+
+    def _ok_with(self, command: c.Command, data: bytes, text: str,
+                 code: str | None = None) -> Outcome:
+        return Outcome(data + self._updates(command) + r.tagged(command.tag, "OK", text, code))
+
+    def _select(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Mailbox)
+        read_only = command.name == "EXAMINE"
+        params = dict(args.parameters)
+        self.selected = None
+        folder = self.store.get_folder(self.user, args.mailbox)
+        if folder is None or not folder.selectable:
+            return Outcome(r.tagged(command.tag, "NO", f"No mailbox {args.mailbox}",
+                                    "[NONEXISTENT]"), selected=False)
+        if "CONDSTORE" in params:
+            self.enabled = self.enabled | {"CONDSTORE"}
+        store = self.store
+        recent = range(0)
+        if not read_only:
+            low, high = store.claim_recent(folder.id)
+            recent = range(low, high)
+        view = Selected(store.folder_index(folder.id), read_only, recent)
+        self.selected = view
+        out = bytearray()
+        keywords = sorted({f for flags in set(view.flags) for f in flags.split()
+                           if not f.startswith("\\")})
+        flags = " ".join([*SYSTEM_FLAGS, *keywords])
+        out += f"* FLAGS ({flags})\r\n".encode()
+        out += r.untagged_status("OK", "Flags permitted", f"[PERMANENTFLAGS ({flags} \\*)]"
+                                 if not read_only else "[PERMANENTFLAGS ()]")
+        out += b"* %d EXISTS\r\n" % view.exists
+        if self.rev1:
+            out += b"* %d RECENT\r\n" % len(view.recent)
+            first_unseen = next((i + 1 for i, f in enumerate(view.flags)
+                                 if "\\Seen" not in f.split()), None)
+            if first_unseen is not None:
+                out += r.untagged_status("OK", "First unseen", f"[UNSEEN {first_unseen}]")
+        out += r.untagged_status("OK", "UIDs valid", f"[UIDVALIDITY {folder.uidvalidity}]")
+        out += r.untagged_status("OK", "Predicted next UID", f"[UIDNEXT {view.folder.uidnext}]")
+        out += r.untagged_status("OK", "Highest", f"[HIGHESTMODSEQ {view.known_modseq}]")
+        if "QRESYNC" in params and self.qresync:
+            out += self._qresync(view, params["QRESYNC"])
+        code = "[READ-ONLY]" if read_only else "[READ-WRITE]"
+        out += r.tagged(command.tag, "OK", f"{command.name} completed", code)
+        return Outcome(bytes(out), selected=True, read_only=read_only)
+
+    _examine = _select
+
+    def _qresync(self, view: Selected, value: object) -> bytes:
+        if not isinstance(value, tuple) or len(value) < 2:
+            return b""
+        try:
+            uidvalidity, modseq = int(str(value[0])), int(str(value[1]))
+        except ValueError:
+            return b""
+        if uidvalidity != view.folder.uidvalidity:
+            return b""
+        changes = self.store.folder_changes(view.id, modseq)
+        out = bytearray()
+        if changes.vanished:
+            out += b"* VANISHED (EARLIER) " + compact(list(changes.vanished)).encode() + b"\r\n"
+        for row in changes.changed:
+            i = view.position(row.uid)
+            if i is not None:
+                out += view.fetch_flags_line(i, uid=True, modseq=True, rev1=self.rev1)
+        return bytes(out)
+
+    def _create(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Mailbox)
+        try:
+            self.store.create_folder(self.user, args.mailbox)
+        except ValueError as exc:
+            return self._no(command, str(exc) or "Bad mailbox name", "[CANNOT]")
+        except AlreadyExists:
+            return self._no(command, "Mailbox exists", "[ALREADYEXISTS]")
+        return self._ok(command, "CREATE completed")
+
+    def _delete(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Mailbox)
+        try:
+            self.store.delete_folder(self.user, args.mailbox)
+        except (ValueError, InUse) as exc:
+            return self._no(command, str(exc), "[CANNOT]" if isinstance(exc, ValueError)
+                            else "[INUSE]")
+        return self._ok(command, "DELETE completed")
+
+    def _rename(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Rename)
+        try:
+            self.store.rename_folder(self.user, args.old, args.new)
+        except ValueError as exc:
+            return self._no(command, str(exc), "[CANNOT]")
+        except AlreadyExists:
+            return self._no(command, "Target mailbox exists", "[ALREADYEXISTS]")
+        except InUse as exc:
+            return self._no(command, str(exc), "[CANNOT]")
+        return self._ok(command, "RENAME completed")
+
+    def _subscribe(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Mailbox)
+        on = command.name == "SUBSCRIBE"
+        try:
+            if on and self.store.get_folder(self.user, args.mailbox) is None:
+                return self._no(command, f"No mailbox {args.mailbox}", "[NONEXISTENT]")
+            self.store.set_subscribed(self.user, args.mailbox, on)
+        except ValueError as exc:
+            return self._no(command, str(exc), "[CANNOT]")
+        return self._ok(command, f"{command.name} completed")
+
+    _unsubscribe = _subscribe
+
+    def _list(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.List)
+        lsub = command.name == "LSUB"
+        out = bytearray()
+        if not lsub and args.patterns == ("",) and not args.selection:
+            out += b'* LIST (\\Noselect) "/" ""\r\n'
+            return self._ok_with(command, bytes(out), "LIST completed")
+        store = self.store
+        patterns = [listing.join(args.reference, p) for p in args.patterns]
+        returns = set(args.returns)
+        entries = listing.entries(
+            store.list_folders(self.user), store.subscriptions(self.user), patterns,
+            lsub=lsub, only_subscribed="SUBSCRIBED" in args.selection,
+            recursive="RECURSIVEMATCH" in args.selection,
+            only_special="SPECIAL-USE" in args.selection,
+            show_subscribed="SUBSCRIBED" in returns,
+            show_special=not args.extended or "SPECIAL-USE" in returns
+            or "SPECIAL-USE" in args.selection or not args.returns)
+        word = r.Atom("LSUB" if lsub else "LIST")
+        for entry in entries:
+            items: list[r.Value] = [word, tuple(r.Atom(a) for a in entry.attributes),
+                                    SEPARATOR, r.Mailbox(entry.name)]
+            if entry.child_info:
+                items.append((r.Atom("CHILDINFO"), (r.Atom('"SUBSCRIBED"'),)))
+            out += self._render(*items)
+            if args.status_items and entry.folder is not None and entry.folder.selectable:
+                out += self._status_line(entry.folder, args.status_items)
+        return self._ok_with(command, bytes(out), f"{command.name} completed")
+
+    _lsub = _list
+
+    def _status(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Status)
+        folder = self._folder(args.mailbox)
+        if not folder.selectable:
+            return self._no(command, "Mailbox cannot be selected", "[NONEXISTENT]")
+        return self._ok_with(command, self._status_line(folder, args.items), "STATUS completed")
+
+    def _status_line(self, folder: Folder, items: Sequence[str]) -> bytes:
+        status = self.store.folder_status(folder.id)
+        values = {"MESSAGES": status.messages, "UIDNEXT": status.folder.uidnext,
+                  "UIDVALIDITY": status.folder.uidvalidity, "UNSEEN": status.unseen,
+                  "RECENT": status.recent, "SIZE": status.size, "DELETED": status.deleted,
+                  "HIGHESTMODSEQ": status.folder.highestmodseq}
+        pairs: list[r.Value] = []
+        for item in items:
+            if item in values:
+                pairs += [r.Atom(item), values[item]]
+        return self._render(r.Atom("STATUS"), r.Mailbox(folder.name), pairs)
+
+    def _append(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Append)
+        store = self.store
+        folder = store.get_folder(self.user, args.mailbox)
+        if folder is None or not folder.selectable:
+            return self._no(command, f"No mailbox {args.mailbox}", "[TRYCREATE]")
+        messages = []
+        for message in args.messages:
+            if not message.data:
+                return self._no(command, "Empty message")
+            writer = store.blobs.writer()
+            writer.write(message.data)
+            when = message.date_time.timestamp() if message.date_time else time.time()
+            flags = tuple(f for f in message.flags if f != "\\Recent")
+            messages.append(NewMessage(writer.finish(), flags, when))
+        after, uids = store.append_messages(self.user, folder.name, messages)
+        self._notify(folder.id)
+        code = f"[APPENDUID {after.uidvalidity} {compact(uids)}]"
+        return self._ok(command, "APPEND completed", code)
+
+    def _idle(self, command: c.Command) -> Outcome:
+        return Outcome(self._updates(command), idle=True)
+
+    def _getquota(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Quota)
+        if args.root != "":
+            return self._no(command, "No such quota root", "[NONEXISTENT]")
+        return self._ok_with(command, self._quota_line(), "GETQUOTA completed")
+
+    def _quota_line(self) -> bytes:
+        quota = self.store.quota(self.user)
+        if quota.limit is None:
+            return b'* QUOTA "" ()\r\n'
+        return b'* QUOTA "" (STORAGE %d %d)\r\n' % ((quota.used + 1023) // 1024,
+                                                    quota.limit // 1024)
+
+    def _getquotaroot(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Mailbox)
+        self._folder(args.mailbox)
+        data = self._render(r.Atom("QUOTAROOT"), r.Mailbox(args.mailbox), "")
+        return self._ok_with(command, data + self._quota_line(), "GETQUOTAROOT completed")
+
+    def _setquota(self, command: c.Command) -> Outcome:
+        return self._no(command, "Quotas are set by the administrator", "[NOPERM]")
+
+    # -- selected state --------------------------------------------------------------------------
+
+    def _view(self) -> Selected:
+        assert self.selected is not None
+        return self.selected
+
+    def _close(self, command: c.Command) -> Outcome:
+        view = self._view()
+        if command.name == "CLOSE" and not view.read_only:
+            try:
+                expunged = self.store.expunge(view.id)
+            except NotFound:
+                expunged = []
+            if expunged:
+                self._notify(view.id)
+        self.selected = None
+        code = "[CLOSED]" if not self.rev1 else None
+        return Outcome(r.tagged(command.tag, "OK", f"{command.name} completed", code),
+                       selected=False)
+
+    _unselect = _close
+
+    def _expunge(self, command: c.Command) -> Outcome:
+        view = self._view()
+        if view.read_only:
+            return self._no(command, "Mailbox is read-only", "[READ-ONLY]")
+        uids = None
+        if command.uid:
+            assert isinstance(command.arguments, c.Expunge)
+            uids = [view.uids[i] for i in view.resolve(command.arguments.sequence, True)]
+        expunged = self.store.expunge(view.id, uids)
+        out = view.remove(expunged, self.qresync)
+        if expunged:
+            self._notify(view.id)
+        return Outcome(out + self._updates(command) + r.tagged(command.tag, "OK",
+                                                               "EXPUNGE completed"))
+
+    def _resolve(self, command: c.Command, sequence: object) -> list[int] | Outcome:
+        view = self._view()
+        try:
+            return view.resolve(sequence, command.uid)  # type: ignore[arg-type]
+        except ValueError:
+            return Outcome(r.tagged(command.tag, "BAD", "Invalid message sequence number"))
+
+    def _fetch(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Fetch)
+        view = self._view()
+        indexes = self._resolve(command, args.sequence)
+        if isinstance(indexes, Outcome):
+            return indexes
+        modifiers = dict(args.modifiers)
+        out = bytearray()
+        changed_since = modifiers.get("CHANGEDSINCE")
+        if changed_since is not None:
+            self.enabled = self.enabled | {"CONDSTORE"}
+            since = int(str(changed_since))
+            if "VANISHED" in modifiers and command.uid and self.qresync:
+                vanished = [u for u in self.store.folder_changes(view.id, since).vanished
+                            if any(view.uids[i] == u for i in indexes) or
+                            args.sequence.contains(u, view.uids[-1] if view.uids else 0)]
+                if vanished:
+                    out += b"* VANISHED (EARLIER) " + compact(vanished).encode() + b"\r\n"
+            indexes = [i for i in indexes if view.modseqs[i] > since]
+        result = fetch(self.store, self.cache, view, indexes, args.attributes,
+                       uid=command.uid, modseq=changed_since is not None, rev1=self.rev1)
+        out += result.data
+        tail = self._updates(command)
+        if result.missing:
+            return Outcome(bytes(out) + tail + r.tagged(command.tag, "NO", "Some messages were "
+                                                       "expunged", "[EXPUNGEISSUED]"))
+        return Outcome(bytes(out) + tail + r.tagged(command.tag, "OK", "FETCH completed"))
+
+    def _store(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Store)
+        view = self._view()
+        if view.read_only:
+            return self._no(command, "Mailbox is read-only", "[READ-ONLY]")
+        indexes = self._resolve(command, args.sequence)
+        if isinstance(indexes, Outcome):
+            return indexes
+        modifiers = dict(args.modifiers)
+        unchanged = modifiers.get("UNCHANGEDSINCE")
+        if unchanged is not None:
+            self.enabled = self.enabled | {"CONDSTORE"}
+        flags = [f for f in args.flags if f != "\\Recent"]
+        mode = {"+": "add", "-": "remove", "": "replace"}[args.mode]
+        uids = [view.uids[i] for i in indexes]
+        update = self.store.store_flags(view.id, uids, mode,  # type: ignore[arg-type]
+                                        flags, None if unchanged is None else int(str(unchanged)))
+        view.apply_own(update.changed)
+        if update.changed:
+            self._notify(view.id)
+        out = bytearray()
+        changed = {row.uid for row in update.changed}
+        condstore = self.condstore
+        for i in indexes:
+            uid = view.uids[i]
+            if uid in update.refused:
+                continue
+            if args.silent and not (condstore and uid in changed):
+                continue
+            if args.silent:
+                out += b"* %d FETCH (%sMODSEQ (%d))\r\n" % (
+                    i + 1, b"UID %d " % uid if command.uid else b"", view.modseqs[i])
+                continue
+            out += view.fetch_flags_line(i, uid=command.uid, modseq=condstore, rev1=self.rev1)
+        code = None
+        if update.refused:
+            refused = update.refused if command.uid else sorted(
+                i + 1 for i in indexes if view.uids[i] in set(update.refused))
+            code = f"[MODIFIED {compact(list(refused))}]"
+        return Outcome(bytes(out) + self._updates(command)
+                       + r.tagged(command.tag, "OK", "STORE completed", code))
+
+    def _copy(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Transfer)
+        view = self._view()
+        indexes = self._resolve(command, args.sequence)
+        if isinstance(indexes, Outcome):
+            return indexes
+        move = command.name == "MOVE"
+        if move and view.read_only:
+            return self._no(command, "Mailbox is read-only", "[READ-ONLY]")
+        target = self.store.get_folder(self.user, args.mailbox)
+        if target is None or not target.selectable:
+            return self._no(command, f"No mailbox {args.mailbox}", "[TRYCREATE]")
+        uids = [view.uids[i] for i in indexes]
+        after, pairs = self.store.copy_messages(view.id, uids, target.id, move=move)
+        self._notify(target.id)
+        code = None
+        if pairs:
+            code = (f"[COPYUID {after.uidvalidity} {compact([s for s, _ in pairs])} "
+                    f"{compact([d for _, d in pairs])}]")
+        if not move:
+            return self._ok(command, "COPY completed", code)
+        self._notify(view.id)
+        out = bytearray()
+        if code:
+            out += r.untagged_status("OK", "Moved", code)
+        out += view.remove([s for s, _ in pairs], self.qresync)
+        return Outcome(bytes(out) + self._updates(command)
+                       + r.tagged(command.tag, "OK", "MOVE completed"))
+
+    _move = _copy
+
+    # -- search, sort, thread --------------------------------------------------------------------
+
+    def _views(self, indexes: Sequence[int] | None = None) -> list[View]:
+        view = self._view()
+        store = self.store
+        picked = range(view.exists) if indexes is None else indexes
+        rows = {row.uid: row for row in store.messages_by_uid(
+            view.id, [view.uids[i] for i in picked])}
+        found = summaries(store, self.cache, [row.blob for row in rows.values()])
+        views = []
+        for i in picked:
+            row = rows.get(view.uids[i])
+            if row is None:
+                continue
+            views.append(View(store, self.cache, seq=i + 1, uid=row.uid,
+                              flags=frozenset(view.flags[i].split()),
+                              recent=row.uid in view.recent, internal_date=row.internal_date,
+                              size=row.size, modseq=view.modseqs[i], blob=row.blob,
+                              fields=found[row.blob].fields))
+        return views
+
+    def _context(self) -> matching.SearchContext:
+        view = self._view()
+        return matching.SearchContext(
+            largest_seq=view.exists, largest_uid=view.uids[-1] if view.uids else 0,
+            now=time.time(), zone=self.zone,  # type: ignore[arg-type]
+            saved=frozenset(view.saved))
+
+    def _search(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Search)
+        view = self._view()
+        if args.charset and args.charset not in ("UTF-8", "US-ASCII"):
+            try:
+                "".encode(args.charset)
+            except LookupError:
+                return self._no(command, "Unknown charset", "[BADCHARSET (UTF-8 US-ASCII)]")
+        matched = matching.search(args.key, self._views(), self._context())
+        numbers = [m.uid if command.uid else m.seq for m in matched]
+        modseq = None
+        if matching.uses_modseq(args.key):
+            self.enabled = self.enabled | {"CONDSTORE"}
+            modseq = matching.highest_modseq(matched, args.returns, command.uid) or None
+        if args.returns is None:
+            data = matching.search_response(numbers, modseq)
+        else:
+            returns = tuple(x for x in args.returns if x != "SAVE") or (
+                () if "SAVE" in args.returns else ("ALL",))
+            if "SAVE" in args.returns:
+                view.saved = tuple(m.uid for m in matched)
+            data = matching.esearch_response(command.tag, numbers, returns, uid=command.uid,
+                                             modseq=modseq) if returns else b""
+        return self._ok_with(command, data, "SEARCH completed")
+
+    def _sort(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Sort)
+        matched = matching.search(args.key, self._views(), self._context())
+        ordered = sort.sort(args.criteria, matched)
+        numbers = [m.uid if command.uid else m.seq for m in ordered]
+        if args.returns is not None:
+            data = matching.esearch_response(command.tag, numbers, args.returns or ("ALL",),
+                                             uid=command.uid, ordered=True)
+        else:
+            data = b"* SORT" + b"".join(b" %d" % n for n in numbers) + b"\r\n"
+        return self._ok_with(command, data, "SORT completed")
+
+    def _thread(self, command: c.Command) -> Outcome:
+        args = command.arguments
+        assert isinstance(args, c.Thread)
+        matched = matching.search(args.key, self._views(), self._context())
+        threads = thread.thread(args.algorithm, matched)
+        data = b"* THREAD " + thread.render_threads(threads, uid=command.uid) + b"\r\n"
+        return self._ok_with(command, data, "THREAD completed")

@@ -1,0 +1,175 @@
+"""The selected folder as one IMAP session sees it: sequence numbers, flags, modseqs, and the
+changes other sessions made that it still has to report (RFC 9051 5.2, 7.5.1).
+
+Sequence numbers are positions in `uids` (ascending). Expunges by others are held back until
+the session may report them (never during non-UID FETCH, STORE or SEARCH): until then the
+message keeps its number.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+
+from postoffice.proto.imap import responses as r
+from postoffice.proto.imap.values import SequenceSet
+from postoffice.storage import Store
+from postoffice.storage.interfaces import Folder
+from postoffice.storage.mailboxes import FolderIndex, MessageRow
+
+
+class Selected:
+    def __init__(self, index: FolderIndex, read_only: bool, recent: range) -> None:
+        self.folder: Folder = index.folder
+        self.read_only = read_only
+        self.uids = index.uids
+        self.flags = index.flags
+        """Space-separated, as stored; parallel to uids."""
+        self.modseqs = index.modseqs
+        self.recent = {uid for uid in recent if self.position(uid) is not None}
+        self.known_modseq = index.folder.highestmodseq
+        self.uidnext = index.folder.uidnext
+        self.pending_expunge: set[int] = set()
+        self.saved: tuple[int, ...] = ()
+        """SEARCHRES: uids of the last SEARCH ... RETURN (SAVE)."""
+
+    @property
+    def id(self) -> int:
+        return self.folder.id
+
+    @property
+    def exists(self) -> int:
+        return len(self.uids)
+
+    def position(self, uid: int) -> int | None:
+        """0-based index of `uid`, or None."""
+        i = bisect_left(self.uids, uid)
+        return i if i < len(self.uids) and self.uids[i] == uid else None
+
+    def flag_tuple(self, i: int) -> tuple[str, ...]:
+        return tuple(self.flags[i].split())
+
+    # -- sets ----------------------------------------------------------------------------------
+
+    def resolve(self, sequence: SequenceSet, uid: bool) -> list[int]:
+        """0-based indexes of the messages a set names, ascending. For UID sets, `*` is the
+        highest uid in use and ranges need not exist (RFC 9051 6.4.9); for sequence sets a
+        number beyond EXISTS is an error (ValueError)."""
+        if sequence.saved:
+            return [i for u in self.saved if (i := self.position(u)) is not None]
+        if not self.uids:
+            if not uid and sequence.ranges:
+                raise ValueError("no messages")
+            return []
+        picked: set[int] = set()
+        if uid:
+            largest = self.uids[-1]
+            for low, high in sequence.ranges:
+                a, b = sorted((largest if low is None else low, largest if high is None else high))
+                start = bisect_left(self.uids, a)
+                end = bisect_left(self.uids, b + 1)
+                picked.update(range(start, end))
+        else:
+            largest = len(self.uids)
+            for low, high in sequence.ranges:
+                a, b = sorted((largest if low is None else low, largest if high is None else high))
+                if b > largest or a < 1:
+                    raise ValueError("sequence number out of range")
+                picked.update(range(a - 1, b))
+        return sorted(picked)
+
+    # -- changes ---------------------------------------------------------------------------------
+
+    def apply_own(self, rows: Iterable[MessageRow]) -> None:
+        """Flag changes this session made (so a refresh does not report them again)."""
+        for row in rows:
+            i = self.position(row.uid)
+            if i is not None:
+                self.flags[i] = " ".join(row.flags)
+                self.modseqs[i] = row.modseq
+
+    def remove(self, uids: Sequence[int], qresync: bool) -> bytes:
+        """Report and forget expunged messages: EXPUNGE per message, or one VANISHED."""
+        out = bytearray()
+        gone = sorted({u for u in uids if self.position(u) is not None}, reverse=True)
+        if qresync and gone:
+            out += r.untagged(r.Atom("VANISHED"), r.Atom(compact(sorted(gone))))
+        for uid in gone:
+            i = self.position(uid)
+            assert i is not None
+            if not qresync:
+                out += b"* %d EXPUNGE\r\n" % (i + 1)
+            del self.uids[i], self.flags[i], self.modseqs[i]
+            self.recent.discard(uid)
+            self.pending_expunge.discard(uid)
+        return bytes(out)
+
+    def refresh(self, store: Store, *, allow_expunge: bool, condstore: bool, qresync: bool,
+                rev1: bool, uid_fetch: bool = False) -> bytes:
+        """Untagged responses for what others changed since the last look."""
+        changes = store.folder_changes(self.id, self.known_modseq)
+        out = bytearray()
+        self.pending_expunge.update(u for u in changes.vanished if self.position(u) is not None)
+        if allow_expunge and self.pending_expunge:
+            out += self.remove(sorted(self.pending_expunge), qresync)
+        last = self.uids[-1] if self.uids else 0
+        added = [row for row in changes.changed if row.uid > last]
+        for row in changes.changed:
+            if row.uid > last:
+                continue
+            i = self.position(row.uid)
+            if i is None or row.uid in self.pending_expunge:
+                continue
+            flags = " ".join(row.flags)
+            if flags == self.flags[i] and row.modseq == self.modseqs[i]:
+                continue
+            changed_flags = flags != self.flags[i]
+            self.flags[i], self.modseqs[i] = flags, row.modseq
+            if changed_flags or condstore:
+                out += self.fetch_flags_line(i, uid=uid_fetch or qresync, modseq=condstore,
+                                             rev1=rev1)
+        if added:
+            for row in added:
+                self.uids.append(row.uid)
+                self.flags.append(" ".join(row.flags))
+                self.modseqs.append(row.modseq)
+            if not self.read_only:
+                low, high = store.claim_recent(self.id)
+                self.recent.update(u for u in range(low, high) if self.position(u) is not None)
+            out += b"* %d EXISTS\r\n" % len(self.uids)
+            if rev1:
+                out += b"* %d RECENT\r\n" % len(self.recent)
+        self.known_modseq = max(self.known_modseq, changes.folder.highestmodseq)
+        self.uidnext = changes.folder.uidnext
+        return bytes(out)
+
+    def fetch_flags_line(self, i: int, *, uid: bool, modseq: bool, rev1: bool) -> bytes:
+        items: list[bytes] = []
+        if uid:
+            items.append(b"UID %d" % self.uids[i])
+        items.append(b"FLAGS " + self.flag_list(i, rev1))
+        if modseq:
+            items.append(b"MODSEQ (%d)" % self.modseqs[i])
+        return b"* %d FETCH (%s)\r\n" % (i + 1, b" ".join(items))
+
+    def flag_list(self, i: int, rev1: bool) -> bytes:
+        flags = self.flags[i]
+        if rev1 and self.uids[i] in self.recent:
+            flags = (flags + " \\Recent").strip()
+        return b"(" + flags.encode("utf-8") + b")"
+
+
+def compact(numbers: Sequence[int]) -> str:
+    """Ascending numbers as an IMAP sequence set: 1:3,5,7:8."""
+    parts: list[str] = []
+    start = prev = None
+    for n in numbers:
+        if prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            parts.append(str(start) if start == prev else f"{start}:{prev}")
+        start = prev = n
+    if start is not None:
+        parts.append(str(start) if start == prev else f"{start}:{prev}")
+    return ",".join(parts)
