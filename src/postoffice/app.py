@@ -49,11 +49,17 @@ from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import published
 from postoffice.proto.imap.server import ImapConfig
+from postoffice.proto.managesieve.config import ServerConfig as ManageSieveConfig
 from postoffice.proto.smtp.server import ServerConfig
 from postoffice.server import logs
 from postoffice.server.http import HttpContext, HttpSession
 from postoffice.server.imap import FolderWatcher, ImapListener, ImapSession, start_imap
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
+from postoffice.server.managesieve import ManageSieveListener, serve_managesieve
+from postoffice.server.pop3 import Pop3Listener, Pop3Session, start_pop3_server
+from postoffice.server.pop3_maildrop import Maildrops, lock_dir
+from postoffice.server.sieve_scripts import SieveScripts, StoreOffload
+from postoffice.server.sieve_scripts import authenticate as sieve_login
 from postoffice.server.smtp import ListenerContext, SmtpSession
 from postoffice.server.store_threads import StoreThreads
 from postoffice.server.tls import server_context
@@ -65,6 +71,7 @@ log = logging.getLogger("postoffice")
 
 SMTP_LISTENERS = ("smtp", "submission", "submissions")
 IMAP_LISTENERS = ("imap", "imaps")
+POP3_LISTENERS = ("pop3", "pop3s")
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 TLS_MODE = {"smtp": "starttls", "submission": "starttls", "submissions": "implicit", "http": "none",
             "imap": "starttls", "imaps": "implicit", "pop3": "starttls", "pop3s": "implicit",
@@ -212,6 +219,8 @@ class Worker:
         self.wake = wake
         self.sessions: set[SmtpSession] = set()
         self.imap_sessions: set[ImapSession] = set()
+        self.pop3_sessions: set[Pop3Session] = set()
+        self.sieve_listeners: list[ManageSieveListener] = []
         self.store_threads: StoreThreads | None = None
         self.folder_watcher: FolderWatcher | None = None
         self.servers: list[asyncio.AbstractServer] = []
@@ -302,6 +311,29 @@ class Worker:
                 server = await start_imap(self._imap_context(b.name, tls_context, throttle,
                                                              password_hash),
                                           self.imap_sessions, sock)
+            elif b.name in POP3_LISTENERS:
+                implicit = b.name == "pop3s"
+                if implicit and tls_context is None:
+                    log.warning("pop3s listener disabled: no TLS certificate")
+                    continue
+                pop3 = config.pop3
+                listener = Pop3Listener(
+                    b.name, Maildrops(self._threads(), lock_dir(data_dir)),
+                    ConnectionLimiter(pop3.max_connections, pop3.max_connections_per_ip),
+                    throttle, tls_context, implicit_tls=implicit,
+                    plaintext_auth=pop3.plaintext_auth == "always", idle_timeout=pop3.idle_timeout,
+                    hostname=config.server.hostname)
+                server = await start_pop3_server(listener, sock=sock, sessions=self.pop3_sessions)
+            elif b.name == "managesieve":
+                sieve = await serve_managesieve(
+                    None, 0, sock=sock, store=SieveScripts(), authenticate=sieve_login,
+                    tls_context=tls_context, offload=StoreOffload(self._threads()),
+                    throttle=throttle,
+                    config=ManageSieveConfig(plaintext_auth=config.imap.plaintext_auth == "always"),
+                    limiter=ConnectionLimiter(config.imap.max_connections,
+                                              config.imap.max_connections_per_ip))
+                self.sieve_listeners.append(sieve)
+                continue
             else:
                 continue
             self.servers.append(server)
@@ -328,23 +360,27 @@ class Worker:
                 await engine_task
         await committer.close()
 
+    def _threads(self) -> StoreThreads:
+        """The store threads of the mailbox listeners (IMAP, POP3), made on first use."""
+        if self.store_threads is None:
+            data_dir = self.config.data_dir
+            self.store_threads = StoreThreads(lambda: open_store(data_dir))
+        return self.store_threads
+
     def _imap_context(self, name: str, tls_context: ssl.SSLContext | None,
                       throttle: AuthThrottle,
                       password_hash: Callable[[str], Awaitable[str | None]]) -> ImapListener:
         settings = self.config.imap
-        if self.store_threads is None:
-            data_dir = self.config.data_dir
-            self.store_threads = StoreThreads(lambda: open_store(data_dir))
-            self.folder_watcher = FolderWatcher(self.store_threads, settings.poll_interval)
+        if self.folder_watcher is None:
+            self.folder_watcher = FolderWatcher(self._threads(), settings.poll_interval)
             self.folder_watcher.start()
-        assert self.folder_watcher is not None
         core = ImapConfig(
             hostname=self.config.server.hostname, tls_available=tls_context is not None,
             implicit_tls=name == "imaps", plaintext_auth=settings.plaintext_auth == "always",
             max_line=settings.max_line, max_literal=settings.append_limit,
             max_literal_unauthenticated=settings.max_literal_unauthenticated)
         return ImapListener(
-            name, core, self.store_threads, self.folder_watcher,
+            name, core, self._threads(), self.folder_watcher,
             ConnectionLimiter(settings.max_connections, settings.max_connections_per_ip),
             throttle, password_hash, tls_context, idle_timeout=settings.idle_timeout,
             loopback_plaintext=settings.plaintext_auth == "loopback")
@@ -355,6 +391,10 @@ class Worker:
             server.close()
         for imap in list(self.imap_sessions):
             imap.drain()
+        for pop3 in list(self.pop3_sessions):
+            pop3.drain()
+        for sieve in self.sieve_listeners:
+            await sieve.close()
         if self.folder_watcher is not None:
             await self.folder_watcher.stop()
         for session in list(self.sessions):
@@ -364,6 +404,8 @@ class Worker:
             await asyncio.sleep(0.05)
         for session in list(self.sessions):
             session.abort()
+        for pop3 in list(self.pop3_sessions):
+            pop3.abort()
 
 
 def delivery_engine(config: Config, committer: GroupCommitter, intake: Intake) -> DeliveryEngine:

@@ -80,6 +80,7 @@ class ImapService:
         handler = getattr(self, "_" + command.name.lower(), None)
         if handler is None:
             return Outcome(r.tagged(command.tag, "BAD", f"{command.name} is not supported"))
+        had_condstore = self.condstore
         try:
             outcome: Outcome = handler(command)
         except NotFound as exc:
@@ -92,6 +93,11 @@ class ImapService:
         except StorageError as exc:
             outcome = Outcome(r.tagged(command.tag, "NO", f"Try again later: {exc}",
                                        "[UNAVAILABLE]"))
+        if self.condstore and not had_condstore and self.selected is not None \
+                and command.name not in ("SELECT", "EXAMINE"):
+            # RFC 7162 3.1: the first CONDSTORE-enabling command announces HIGHESTMODSEQ
+            outcome.data = r.untagged_status(
+                "OK", "Highest", f"[HIGHESTMODSEQ {self.selected.known_modseq}]") + outcome.data
         return outcome
 
     def poll(self, store: Store) -> bytes:
@@ -170,10 +176,8 @@ class ImapService:
         if "CONDSTORE" in params:
             self.enabled = self.enabled | {"CONDSTORE"}
         store = self.store
-        recent = range(0)
-        if not read_only:
-            low, high = store.claim_recent(folder.id)
-            recent = range(low, high)
+        low, high = store.claim_recent(folder.id, claim=not read_only)
+        recent = range(low, high)
         view = Selected(store.folder_index(folder.id), read_only, recent)
         self.selected = view
         out = bytearray()
@@ -421,6 +425,8 @@ class ImapService:
             return indexes
         modifiers = dict(args.modifiers)
         out = bytearray()
+        if any(a.name == "MODSEQ" for a in args.attributes):
+            self.enabled = self.enabled | {"CONDSTORE"}
         changed_since = modifiers.get("CHANGEDSINCE")
         if changed_since is not None:
             self.enabled = self.enabled | {"CONDSTORE"}

@@ -76,19 +76,20 @@ def entries(folders: Iterable[Folder], subscribed: Iterable[str], patterns: Iter
         folder = by_name.get(name)
         attributes: list[str] = []
         child_info = False
+        if only_subscribed and name not in subs:
+            # RECURSIVEMATCH: listed for a subscribed descendant, with CHILDINFO
+            prefix = name + SEPARATOR
+            if not recursive or not any(
+                    s.startswith(prefix) and not any(matches(p, s) for p in patterns)
+                    for s in subs):
+                continue
+            child_info = True
         if folder is None or not folder.selectable:
-            if lsub or only_subscribed:
-                if name not in subs:
-                    if not recursive or not any(s.startswith(name + SEPARATOR) for s in subs):
-                        continue
-                    child_info = True
-                if folder is None and name not in parents:
-                    attributes.append("\\NonExistent")
-                else:
-                    attributes.append("\\Noselect")
-            else:
-                attributes.append("\\Noselect" if folder is not None or name in parents
-                                  else "\\NonExistent")
+            exists = folder is not None or name in parents
+            if not exists and not lsub:
+                attributes.append("\\NonExistent")
+            elif not child_info or folder is not None:
+                attributes.append("\\Noselect")
         if not lsub:
             has_children = name in parents
             attributes.append("\\HasChildren" if has_children else "\\HasNoChildren")

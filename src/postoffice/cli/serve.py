@@ -14,6 +14,11 @@ LOGIN_HINT = {
     "submission": "STARTTLS, then AUTH PLAIN/LOGIN",
     "submissions": "TLS, then AUTH PLAIN/LOGIN",
     "http": "GET /healthz; MTA-STS policy for mta-sts.<domain>",
+    "imap": "IMAP: STARTTLS, then LOGIN (plain login from loopback)",
+    "imaps": "IMAP over TLS",
+    "pop3": "POP3: STLS, then USER/PASS or AUTH PLAIN",
+    "pop3s": "POP3 over TLS",
+    "managesieve": "Sieve filters: STARTTLS, then AUTHENTICATE PLAIN",
 }
 
 

@@ -87,7 +87,7 @@ class FolderWatcher:
                 log.exception("polling folders failed")
                 continue
             for folder_id, head in heads.items():
-                if self._heads.get(folder_id) not in (None, head):
+                if self._heads.get(folder_id) != head:  # the first look wakes once, harmlessly
                     self._wake(folder_id)
                 self._heads[folder_id] = head
 

@@ -142,8 +142,9 @@ class MailboxStore(Protocol):
     def folder_heads(self, folder_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         """(uidnext, highestmodseq) per existing folder: a cheap poll for news."""
         ...
-    def claim_recent(self, folder_id: int) -> tuple[int, int]:
-        """Uids in [low, high) become \\Recent for the caller and for nobody else."""
+    def claim_recent(self, folder_id: int, claim: bool = True) -> tuple[int, int]:
+        """Uids in [low, high) become \\Recent for the caller and for nobody else; with
+        claim=False (EXAMINE) they are only looked at."""
         ...
     def append_messages(self, address: str, folder: str, messages: Sequence[NewMessage]) -> tuple[Folder, list[int]]:
         """Make the blobs durable and add them (all or none); the folder after, and the uids.

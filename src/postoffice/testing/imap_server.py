@@ -76,12 +76,20 @@ class ImapServerThread:
         for session in list(self.sessions):
             session.abort()
         await self.watcher.stop()
+        if self._server is not None:
+            await self._server.wait_closed()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def stop(self) -> None:
         if self._thread.is_alive():
             asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()
         self.threads.close()
 
     def __enter__(self) -> ImapServerThread:

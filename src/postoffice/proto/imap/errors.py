@@ -1,6 +1,6 @@
 """Typed parse errors: each says how the server should answer it.
 
-BAD: the command is answered `tag BAD text` (or `* BAD` when no tag was read) and the
+BAD: the command is answered `tag BAD text`; NO: `tag NO [CANNOT] text` (a bad name) (or `* BAD` when no tag was read) and the
 connection goes on. TOOBIG: a synchronising literal over the limit was refused before the
 client sent it, answered `tag NO [TOOBIG]`. FATAL: the stream can no longer be framed
 (overlong line, oversized non-synchronising literal): answer `* BYE` and close.
@@ -14,12 +14,18 @@ from enum import Enum
 
 class Severity(Enum):
     BAD = "BAD"
+    NO = "NO"
     TOOBIG = "TOOBIG"
     FATAL = "FATAL"
 
 
 class GrammarError(ValueError):
-    """A command that does not follow the formal syntax (always Severity.BAD)."""
+    """A command that does not follow the formal syntax (Severity.BAD)."""
+
+
+class BadName(GrammarError):
+    """A well-formed argument naming nothing that can exist, such as a mailbox name in broken
+    modified UTF-7: answered NO, not BAD."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import binascii
 from collections.abc import Callable
 
 from postoffice.proto.imap import commands as c
-from postoffice.proto.imap.errors import GrammarError
+from postoffice.proto.imap.errors import BadName, GrammarError
 from postoffice.proto.imap.fetch import fetch_attributes
 from postoffice.proto.imap.scanner import ASTRING_CHARS, MAX_NUMBER64, Scanner
 from postoffice.proto.imap.search import search_keys
@@ -147,18 +147,31 @@ def _rename(a: _Args, _: str) -> c.Arguments:
     return c.Rename(old, a.mailbox())
 
 
+LIST_SELECTION = frozenset({"SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"})
+LIST_RETURN = frozenset({"SUBSCRIBED", "CHILDREN", "STATUS", "SPECIAL-USE"})
+
+
 def _list(a: _Args, name: str) -> c.Arguments:
     s = a.s
     selection: tuple[str, ...] = ()
     extended = s.peek() == ord("(")
     if extended:
         selection = a.options()
+        unknown = set(selection) - LIST_SELECTION
+        if unknown:
+            raise GrammarError(f"unknown LIST selection option {min(unknown)}")
+        if "RECURSIVEMATCH" in selection and not set(selection) - {"RECURSIVEMATCH", "REMOTE"}:
+            raise GrammarError("RECURSIVEMATCH needs another selection option")
         s.sp()
     reference = a.mailbox()
     s.sp()
 
     def pattern() -> str:
-        return decode_mailbox(s.list_mailbox(), a.utf8)
+        raw = s.list_mailbox()
+        try:
+            return decode_mailbox(raw, a.utf8)
+        except BadName:  # a pattern no name can match: LIST answers nothing
+            return raw.decode("latin-1")
 
     patterns = tuple(s.paren_list(pattern, allow_empty=False)) if s.peek() == ord("(") \
         else (pattern(),)
@@ -172,6 +185,8 @@ def _list(a: _Args, name: str) -> c.Arguments:
 
         def option() -> str:
             word = s.atom().upper()
+            if word not in LIST_RETURN:
+                raise GrammarError(f"unknown LIST return option {word}")
             if word == "STATUS":
                 nonlocal status_items
                 s.sp()

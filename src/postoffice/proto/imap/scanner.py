@@ -131,7 +131,8 @@ class Scanner:
         return content
 
     def is_literal(self) -> bool:
-        return self.peek() in (ord("{"), ord("~"))
+        """`{` or `~{` (literal8) next; a plain `~` starts an atom."""
+        return self.peek() == ord("{") or self.data[self.pos:self.pos + 2] == b"~{"
 
     def string(self) -> bytes:
         return self.quoted() if self.peek() == ord('"') else self.literal()

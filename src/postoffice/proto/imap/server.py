@@ -61,7 +61,7 @@ class ImapConfig:
         "LITERAL+", "ID", "ENABLE", "IDLE", "NAMESPACE", "UNSELECT", "UIDPLUS", "MOVE",
         "CHILDREN", "LIST-EXTENDED", "LIST-STATUS", "SPECIAL-USE", "CONDSTORE", "QRESYNC",
         "ESEARCH", "SEARCHRES", "SORT", "SORT=DISPLAY", "THREAD=REFERENCES",
-        "THREAD=ORDEREDSUBJECT", "BINARY", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE",
+        "THREAD=ORDEREDSUBJECT", "ESORT", "BINARY", "STATUS=SIZE", "QUOTA", "QUOTA=RES-STORAGE",
         "UTF8=ACCEPT", "MULTIAPPEND", "COMPRESS=DEFLATE")
 
 
@@ -247,6 +247,9 @@ class ImapConnection:
             self._out += r.untagged_status("BAD", "Expected DONE")
             self.parser.expect_line()
             return False
+        if error.severity is Severity.NO and error.tag is not None:
+            self._out += r.tagged(error.tag, "NO", error.text.capitalize(), "[CANNOT]")
+            return False
         if error.severity is Severity.TOOBIG:
             self._out += r.tagged(error.tag or "*", "NO", "Literal too big", "[TOOBIG]")
             return False
@@ -300,7 +303,7 @@ class ImapConnection:
                                   f"{self.state.value} state")
             return None
         if name == "CAPABILITY":
-            self._out += r.untagged(*self._capability_atoms())
+            self._out += r.untagged(r.Atom("CAPABILITY"), *self._capability_atoms())
             self._out += r.tagged(tag, "OK", "Capability completed")
         elif name == "LOGOUT":
             self._out += r.untagged_status("BYE", "Logging out")

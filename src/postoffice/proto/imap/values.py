@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
 from postoffice.proto.imap import mutf7
-from postoffice.proto.imap.errors import GrammarError
+from postoffice.proto.imap.errors import BadName, GrammarError
 from postoffice.proto.imap.scanner import ATOM_CHARS, Scanner
 
 STAR = None
@@ -126,5 +126,5 @@ def decode_mailbox(raw: bytes, utf8: bool) -> str:
     try:
         name = raw.decode("utf-8") if utf8 else mutf7.decode(raw.decode("ascii"))
     except (UnicodeDecodeError, mutf7.Mutf7Error) as exc:
-        raise GrammarError(f"bad mailbox name: {exc}") from None
+        raise BadName(f"bad mailbox name: {exc}") from None
     return "INBOX" if name.upper() == "INBOX" else name

@@ -219,13 +219,13 @@ def folder_heads(db: sqlite3.Connection, folder_ids: Sequence[int]) -> dict[int,
     return heads
 
 
-def claim_recent(db: sqlite3.Connection, folder_id: int) -> tuple[int, int]:
+def claim_recent(db: sqlite3.Connection, folder_id: int, claim: bool) -> tuple[int, int]:
     row = db.execute("SELECT recent_uid, uidnext FROM folders WHERE id = ?",
                      (folder_id,)).fetchone()
     if row is None:
         raise NotFound("the folder no longer exists")
     low, high = row
-    if high > low:
+    if claim and high > low:
         db.execute("UPDATE folders SET recent_uid = ? WHERE id = ?", (high, folder_id))
     return low, high
 

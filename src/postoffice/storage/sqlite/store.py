@@ -538,9 +538,9 @@ class SqliteStore:
         with _errors():
             return mailboxes.folder_heads(self._db, folder_ids)
 
-    def claim_recent(self, folder_id: int) -> tuple[int, int]:
+    def claim_recent(self, folder_id: int, claim: bool = True) -> tuple[int, int]:
         with self._transaction():
-            return mailboxes.claim_recent(self._db, folder_id)
+            return mailboxes.claim_recent(self._db, folder_id, claim)
 
     def append_messages(self, address: str, folder: str,
                         messages: Sequence[NewMessage]) -> tuple[Folder, list[int]]:

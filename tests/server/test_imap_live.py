@@ -1,0 +1,209 @@
+"""The IMAP listener over a real socket: TLS and login rules, limits, IDLE across sessions and
+processes, expunge reporting rules, COMPRESS=DEFLATE."""
+
+from __future__ import annotations
+
+import imaplib
+import socket
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from postoffice.proto.imap.server import ImapConfig
+from postoffice.storage import open_store
+from postoffice.storage.mailboxes import NewMessage
+from postoffice.testing.certs import Authority
+from postoffice.testing.imap_server import ImapServerThread
+
+ALICE, PASSWORD = "alice@example.org", "secret-pw"
+MESSAGE = (b"From: Bob <bob@example.com>\r\nTo: alice@example.org\r\nSubject: hi\r\n"
+           b"Date: Thu, 15 Feb 2007 01:02:03 +0200\r\n\r\nhello\r\n")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ImapServerThread]:
+    with ImapServerThread(tmp_path / "data", {ALICE: PASSWORD}) as running:
+        yield running
+
+
+def _client(server: ImapServerThread) -> imaplib.IMAP4:
+    client = imaplib.IMAP4(server.host, server.port, timeout=10)
+    client.login(ALICE, PASSWORD)
+    return client
+
+
+def _deliver(data_dir: Path, count: int = 1) -> None:
+    """What the MX does: another store (as another process would) adds to the INBOX."""
+    store = open_store(data_dir)
+    try:
+        messages = []
+        for _ in range(count):
+            writer = store.blobs.writer()
+            writer.write(MESSAGE)
+            messages.append(NewMessage(writer.finish(), (), time.time()))
+        store.append_messages(ALICE, "INBOX", messages)
+    finally:
+        store.close()
+
+
+OPEN: list[socket.socket] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_raw_sockets() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+class Raw:
+    """A line-level client for what imaplib cannot say."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        OPEN.append(self.sock)
+        self.buffer = b""
+        self.greeting = self.line()
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buffer:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\r\n")
+        return line
+
+    def until(self, tag: bytes) -> list[bytes]:
+        lines = []
+        while True:
+            line = self.line()
+            lines.append(line)
+            if line.startswith(tag + b" "):
+                return lines
+
+
+def test_logindisabled_until_starttls(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    config = ImapConfig(tls_available=True, plaintext_auth=False)
+    with ImapServerThread(tmp_path / "data", {ALICE: PASSWORD},
+                          tls_context=authority.server("localhost"), config=config) as server:
+        client = imaplib.IMAP4("localhost", server.port, timeout=10)
+        assert "LOGINDISABLED" in client.capabilities and "STARTTLS" in client.capabilities
+        with pytest.raises(imaplib.IMAP4.error, match="PRIVACYREQUIRED"):
+            client.login(ALICE, PASSWORD)
+        client.starttls(authority.trust())
+        assert "AUTH=PLAIN" in client.capabilities and "LOGINDISABLED" not in client.capabilities
+        assert client.login(ALICE, PASSWORD)[0] == "OK"
+        client.logout()
+
+
+def test_implicit_tls(tmp_path: Path) -> None:
+    authority = Authority(tmp_path)
+    config = ImapConfig(tls_available=True, implicit_tls=True)
+    with ImapServerThread(tmp_path / "data", {ALICE: PASSWORD}, implicit_tls=True,
+                          tls_context=authority.server("localhost"), config=config) as server:
+        client = imaplib.IMAP4_SSL("localhost", server.port, ssl_context=authority.trust())
+        assert client.login(ALICE, PASSWORD)[0] == "OK"
+        assert "STARTTLS" not in client.capabilities
+        client.logout()
+
+
+def test_wrong_password_is_refused_and_too_many_close_the_connection(
+        server: ImapServerThread) -> None:
+    raw = Raw(server.port)
+    for i in range(3):
+        raw.send(b"a%d LOGIN %s wrong\r\n" % (i, ALICE.encode()))
+        assert b"NO [AUTHENTICATIONFAILED]" in raw.until(b"a%d" % i)[-1]
+    assert raw.line().startswith(b"* BYE")
+
+
+def test_a_big_literal_before_login_is_refused(server: ImapServerThread) -> None:
+    raw = Raw(server.port)
+    raw.send(b"a LOGIN {100000}\r\n")
+    assert raw.until(b"a")[-1].startswith(b"a NO [TOOBIG]")
+    raw.send(b"b NOOP\r\n")
+    assert raw.until(b"b")[-1].startswith(b"b OK")
+
+
+def test_idle_sees_another_processes_delivery_within_a_second(
+        server: ImapServerThread) -> None:
+    raw = Raw(server.port)
+    raw.send(b"a LOGIN %s %s\r\nb SELECT INBOX\r\n" % (ALICE.encode(), PASSWORD.encode()))
+    raw.until(b"b")
+    raw.send(b"c IDLE\r\n")
+    assert raw.line().startswith(b"+ ")
+    started = time.monotonic()
+    _deliver(server.data_dir)
+    assert raw.line() == b"* 1 EXISTS"
+    assert time.monotonic() - started < 1.0
+    raw.send(b"DONE\r\n")
+    assert raw.until(b"c")[-1].startswith(b"c OK")
+
+
+def test_idle_sees_another_sessions_flags_and_expunge(server: ImapServerThread) -> None:
+    _deliver(server.data_dir, 2)
+    raw = Raw(server.port)
+    raw.send(b"a LOGIN %s %s\r\nb SELECT INBOX\r\nc IDLE\r\n" % (ALICE.encode(),
+                                                                  PASSWORD.encode()))
+    raw.until(b"b")
+    assert raw.line().startswith(b"+ ")
+    other = _client(server)
+    other.select("INBOX")
+    other.store("1", "+FLAGS", "(\\Flagged)")
+    assert raw.line() == b"* 1 FETCH (FLAGS (\\Flagged \\Recent))"
+    other.store("2", "+FLAGS", "(\\Deleted)")
+    other.expunge()
+    lines = {raw.line(), raw.line()}
+    assert lines == {b"* 2 FETCH (FLAGS (\\Deleted \\Recent))", b"* 2 EXPUNGE"}
+    raw.send(b"DONE\r\n")
+    assert raw.until(b"c")[-1].startswith(b"c OK")
+    other.logout()
+
+
+def test_expunge_is_held_back_during_fetch_and_sent_on_noop(server: ImapServerThread) -> None:
+    _deliver(server.data_dir, 3)
+    first = _client(server)
+    first.select("INBOX")
+    second = _client(server)
+    second.select("INBOX")
+    second.store("1", "+FLAGS", "(\\Deleted)")
+    second.expunge()
+    status, data = first.fetch("3", "(FLAGS)")
+    assert status == "OK" and data[0].startswith(b"3 ")
+    assert "EXPUNGE" not in first.untagged_responses
+    first.noop()
+    assert first.untagged_responses.get("EXPUNGE") == [b"1"]
+    assert first.fetch("2", "(UID)")[1] == [b"2 (UID 3)"]
+    first.logout()
+    second.logout()
+
+
+def test_compress_deflate(server: ImapServerThread) -> None:
+    _deliver(server.data_dir)
+    raw = Raw(server.port)
+    raw.send(b"a LOGIN %s %s\r\nb COMPRESS DEFLATE\r\n" % (ALICE.encode(), PASSWORD.encode()))
+    assert raw.until(b"b")[-1] == b"b OK DEFLATE active"
+    deflate = zlib.compressobj(wbits=-15)
+    inflate = zlib.decompressobj(wbits=-15)
+    raw.send(deflate.compress(b"c SELECT INBOX\r\nd FETCH 1 BODY.PEEK[]\r\n")
+             + deflate.flush(zlib.Z_SYNC_FLUSH))
+    received = inflate.decompress(raw.buffer)
+    while not received.rstrip().endswith(b"d OK FETCH completed"):
+        received += inflate.decompress(raw.sock.recv(65536))
+    assert MESSAGE in received
+
+
+def test_autologout_after_the_idle_timeout(tmp_path: Path) -> None:
+    with ImapServerThread(tmp_path / "data", {ALICE: PASSWORD}) as server:
+        raw = Raw(server.port)
+        # the listener is built with the defaults; shorten the wait for this session only
+        session = next(iter(server.sessions))
+        object.__setattr__(session.ctx, "login_timeout", 0.2)
+        assert raw.line().startswith(b"* BYE")
