@@ -49,7 +49,6 @@ from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import published
 from postoffice.proto.imap.server import ImapConfig
-from postoffice.proto.managesieve.config import ServerConfig as ManageSieveConfig
 from postoffice.proto.smtp.server import ServerConfig
 from postoffice.server import logs
 from postoffice.server.http import HttpContext, HttpSession
@@ -321,7 +320,7 @@ class Worker:
                     b.name, Maildrops(self._threads(), lock_dir(data_dir)),
                     ConnectionLimiter(pop3.max_connections, pop3.max_connections_per_ip),
                     throttle, tls_context, implicit_tls=implicit,
-                    plaintext_auth=pop3.plaintext_auth == "always", idle_timeout=pop3.idle_timeout,
+                    plaintext_auth=pop3.plaintext_auth, idle_timeout=pop3.idle_timeout,
                     hostname=config.server.hostname)
                 server = await start_pop3_server(listener, sock=sock, sessions=self.pop3_sessions)
             elif b.name == "managesieve":
@@ -329,7 +328,7 @@ class Worker:
                     None, 0, sock=sock, store=SieveScripts(), authenticate=sieve_login,
                     tls_context=tls_context, offload=StoreOffload(self._threads()),
                     throttle=throttle,
-                    config=ManageSieveConfig(plaintext_auth=config.imap.plaintext_auth == "always"),
+                    plaintext_auth=config.imap.plaintext_auth,
                     limiter=ConnectionLimiter(config.imap.max_connections,
                                               config.imap.max_connections_per_ip))
                 self.sieve_listeners.append(sieve)
@@ -376,14 +375,14 @@ class Worker:
             self.folder_watcher.start()
         core = ImapConfig(
             hostname=self.config.server.hostname, tls_available=tls_context is not None,
-            implicit_tls=name == "imaps", plaintext_auth=settings.plaintext_auth == "always",
+            implicit_tls=name == "imaps",
             max_line=settings.max_line, max_literal=settings.append_limit,
             max_literal_unauthenticated=settings.max_literal_unauthenticated)
         return ImapListener(
             name, core, self._threads(), self.folder_watcher,
             ConnectionLimiter(settings.max_connections, settings.max_connections_per_ip),
             throttle, password_hash, tls_context, idle_timeout=settings.idle_timeout,
-            loopback_plaintext=settings.plaintext_auth == "loopback")
+            plaintext_auth=settings.plaintext_auth)
 
     async def shutdown(self) -> None:
         """Stop accepting, let in-flight transactions finish (up to the grace period)."""

@@ -18,6 +18,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from postoffice.errors import ConfigError
 from postoffice.policy.lanes import Lane
+from postoffice.policy.logins import PLAINTEXT_AUTH
 
 CONFIG_FILE = "postoffice.toml"
 ENV_PREFIX = "POSTOFFICE_"
@@ -398,7 +399,6 @@ SECTIONS: dict[str, type] = {
     if f.name not in ("data_dir", "pools", "tls_policy", "smarthosts")
 }
 TLS_POLICIES = ("none", "opportunistic", "required", "verify")
-PLAINTEXT_AUTH = ("never", "loopback", "always")
 LANES = tuple(Lane)
 
 

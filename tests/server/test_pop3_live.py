@@ -251,7 +251,7 @@ def test_pop3s_and_auth_plain(server: Pop3Server, store: Store, authority: Autho
 
 
 def test_plaintext_login_when_allowed(tmp_path: Path, store: Store, authority: Authority) -> None:
-    server = Pop3Server(tmp_path / "data", authority, plaintext_auth=True)
+    server = Pop3Server(tmp_path / "data", authority, plaintext_auth="always")
     try:
         pop = poplib.POP3("127.0.0.1", server.port, timeout=10)
         try:

@@ -11,22 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import ipaddress
 import logging
 import socket
 import ssl
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
 
 from postoffice.access.imap import ImapService
 from postoffice.credentials import verify_password
+from postoffice.policy.logins import plaintext_login_allowed
 from postoffice.proto.imap import responses as r
 from postoffice.proto.imap import server as core
 from postoffice.proto.imap.events import NEED_DATA, NeedData
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
 from postoffice.server.store_threads import StoreThreads
+from postoffice.server.stream import Goodbye, StreamSession, throttled_login
 from postoffice.storage.interfaces import Store
 
 log = logging.getLogger("postoffice.imap")
@@ -109,42 +109,33 @@ class ImapListener:
     """Autologout after this long without a command (RFC 9051 5.4: at least 30 minutes)."""
     login_timeout: float = 60.0
     """Before authentication, a shorter wait."""
-    loopback_plaintext: bool = False
-    """Allow logins without TLS from loopback clients ([imap] plaintext_auth = "loopback")."""
+    plaintext_auth: str = "never"
+    """Logins without TLS: "never", "loopback" or "always" (policy/logins.py), decided per
+    connection (`config.plaintext_auth` True allows them everywhere)."""
+    handshake_timeout: float = 60.0
 
 
-class ImapSession(asyncio.Protocol):
+class ImapSession(StreamSession):
+    log = log
+    read_high_water = READ_HIGH_WATER
+
     def __init__(self, ctx: ImapListener, sessions: set[ImapSession]) -> None:
+        super().__init__(sessions, ctx.limiter)
         self.ctx = ctx
-        self._sessions = sessions
-        self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._closed = False
-        self._paused = False
-        self._buffered = 0
         self._inflate: zlib._Decompress | None = None
         self._deflate: zlib._Compress | None = None
         self.conn = core.ImapConnection(ctx.config)
-        self.client_ip = ""
         self.service: ImapService | None = None
         self._news = asyncio.Event()
         self._watched: int | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    # -- asyncio.Protocol callbacks -------------------------------------------------------------
+    def started(self) -> None:
+        config = self.ctx.config
+        if not config.plaintext_auth and plaintext_login_allowed(self.ctx.plaintext_auth,
+                                                                 self.client_ip):
+            self.conn = core.ImapConnection(dataclasses.replace(config, plaintext_auth=True))
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
-        self.client_ip = str(peer[0])
-        if self.ctx.loopback_plaintext and _is_loopback(self.client_ip):
-            self.conn = core.ImapConnection(dataclasses.replace(self.ctx.config,
-                                                                plaintext_auth=True))
-        self._sessions.add(self)
-        self._task = self._loop.create_task(self._run())
-
-    def data_received(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> None:
         if self._inflate is not None:
             try:
                 data = self._inflate.decompress(data)
@@ -152,93 +143,63 @@ class ImapSession(asyncio.Protocol):
                 self.abort()
                 return
         self.conn.receive_data(data)
-        self._buffered += len(data)
-        if self._buffered > READ_HIGH_WATER and not self._paused and self._transport:
-            self._paused = True
-            self._transport.pause_reading()
-        self._wake()
 
-    def eof_received(self) -> bool:
+    def feed_eof(self) -> None:
         self.conn.receive_eof()
-        self._wake()
-        return True
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        self._wake()
+    def goodbye(self, why: Goodbye) -> bytes:
+        text = {"busy": "Too many connections, try again later",
+                "error": "Internal error, closing connection",
+                "timeout": "Autologout; idle for too long"}[why]
+        return r.untagged_status("BYE", text)
 
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def abort(self) -> None:
-        if self._transport is not None:
-            self._transport.abort()
+    def ended(self) -> None:
+        self._watch(None)
 
     def drain(self) -> None:
         """Shutdown: say BYE and close at the next chance."""
-        self._write(r.untagged_status("BYE", "Server shutting down"))
+        self.write(r.untagged_status("BYE", "Server shutting down"))
         self.abort()
 
-    # -- output ------------------------------------------------------------------------------------
-
-    def _write(self, data: bytes) -> None:
-        if not data or self._closed or self._transport is None:
-            return
-        if self._deflate is not None:
+    def write(self, data: bytes) -> None:
+        if data and self._deflate is not None and not self.closed:
             data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
-        self._transport.write(data)
+        super().write(data)
 
-    def _flush(self) -> None:
-        self._write(self.conn.data_to_send())
+    async def _flush(self) -> bool:
+        """Write what the core has to send; False when the client stopped reading."""
+        self.write(self.conn.data_to_send())
+        return await self.drained(self.ctx.idle_timeout)
 
-    # -- the session -------------------------------------------------------------------------------
-
-    async def _run(self) -> None:
-        refusal = self.ctx.limiter.acquire(self.client_ip)
-        try:
-            if refusal is not None:
-                self._write(r.untagged_status("BYE", "Too many connections, try again later"))
-                return
-            await self._serve()
-        except Exception:
-            log.exception("IMAP session with %s failed", self.client_ip)
-            self._write(r.untagged_status("BYE", "Internal error, closing connection"))
-        finally:
-            if refusal is None:
-                self.ctx.limiter.release(self.client_ip)
-            self._watch(None)
-            self._sessions.discard(self)
-            if self._transport is not None and not self._closed:
-                self._transport.close()
-
-    async def _serve(self) -> None:
+    async def serve(self) -> None:
         conn = self.conn
         conn.greet()
         while True:
             event = conn.next_event()
             if event is NEED_DATA or isinstance(event, NeedData):
-                self._flush()
-                if self._closed:
+                if not await self._flush() or self.closed:
                     return
-                if not await self._wait():
-                    self._write(r.untagged_status("BYE", "Autologout; idle for too long"))
+                timeout = self.ctx.idle_timeout if self.service else self.ctx.login_timeout
+                news = self._news if conn.idling else None
+                if not await self.wait_for_input(timeout, news):
+                    self.write(self.goodbye("timeout"))
                     return
                 if conn.idling and self._news.is_set():
                     await self._send_news()
                 continue
             if isinstance(event, core.Closed):
-                self._flush()
+                await self._flush()
                 return
             if isinstance(event, core.Credentials):
                 await self._authenticate(event)
             elif isinstance(event, core.StartTls):
-                self._flush()
-                if not await self._start_tls():
+                self.write(conn.data_to_send())  # no await: the ClientHello must reach TLS
+                assert self.ctx.tls_context is not None
+                if not await self.start_tls(self.ctx.tls_context, self.ctx.handshake_timeout):
                     return
                 conn.tls_started()
             elif isinstance(event, core.Compress):
-                self._flush()
+                self.write(conn.data_to_send())
                 self._deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
                 self._inflate = zlib.decompressobj(-15)
             elif isinstance(event, core.Execute):
@@ -250,32 +211,10 @@ class ImapSession(asyncio.Protocol):
                 conn.send(await self.ctx.threads.run(service.idle_done, event.tag))
                 conn.done()
 
-    async def _wait(self) -> bool:
-        """Wait for input (or, while idling, for news); False on timeout."""
-        if self._paused and self._transport is not None:
-            self._paused = False
-            self._transport.resume_reading()
-        self._buffered = 0
-        timeout = self.ctx.idle_timeout if self.service is not None else self.ctx.login_timeout
-        self._waiter = self._loop.create_future()
-        waiters: list[asyncio.Future[object]] = [cast("asyncio.Future[object]", self._waiter)]
-        news: asyncio.Task[bool] | None = None
-        if self.conn.idling:
-            news = self._loop.create_task(self._news.wait())
-            waiters.append(cast("asyncio.Future[object]", news))
-        try:
-            done, _ = await asyncio.wait(waiters, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
-            return bool(done)
-        finally:
-            if news is not None:
-                news.cancel()
-            self._waiter = None
-
     async def _send_news(self) -> None:
         assert self.service is not None
         self._news.clear()
-        self._write(await self.ctx.threads.run(self.service.poll))
+        self.write(await self.ctx.threads.run(self.service.poll))
 
     def _watch(self, folder_id: int | None) -> None:
         if self._watched == folder_id:
@@ -318,31 +257,12 @@ class ImapSession(asyncio.Protocol):
               and (not event.authzid or event.authzid.lower() == user.lower())
               and await self._loop.run_in_executor(None, verify_password, event.password,
                                                    stored))
-        if not ok:
-            throttle.failed(self.client_ip, user)
-            log.info("IMAP login failed for %r from %s", user, self.client_ip)
-            await asyncio.sleep(throttle.delay(self.client_ip, user))
+        if not await throttled_login(throttle, self.client_ip, user, ok, log):
             self.conn.authenticated(event.tag, False)
             return
-        throttle.succeeded(self.client_ip, user)
         address = user.lower()
         self.service = ImapService(address, notify=self.ctx.watcher.touch)
         self.conn.authenticated(event.tag, True, address)
-
-    async def _start_tls(self) -> bool:
-        assert self._transport is not None and self.ctx.tls_context is not None
-        try:
-            transport = await self._loop.start_tls(self._transport, self, self.ctx.tls_context,
-                                                   server_side=True, ssl_handshake_timeout=60.0)
-        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
-            log.info("TLS handshake with %s failed: %s", self.client_ip, exc)
-            self._closed = True
-            return False
-        if transport is None:
-            self._closed = True
-            return False
-        self._transport = transport
-        return True
 
 
 async def start_imap(ctx: ImapListener, sessions: set[ImapSession],
@@ -356,10 +276,3 @@ async def start_imap(ctx: ImapListener, sessions: set[ImapSession],
 
 def _heads(store: Store, ids: list[int]) -> dict[int, tuple[int, int]]:
     return store.folder_heads(ids)
-
-
-def _is_loopback(ip: str) -> bool:
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False

@@ -14,20 +14,19 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass
-from typing import cast
 
 from postoffice.credentials import verify_password
+from postoffice.policy.logins import plaintext_login_allowed
 from postoffice.proto.pop3 import events as ev
 from postoffice.proto.pop3 import responses
 from postoffice.proto.pop3.server import ServerConfig, ServerConnection, State
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
 from postoffice.server.pop3_maildrop import Inbox, Maildrops
+from postoffice.server.stream import Goodbye, StreamSession, throttled_login
 from postoffice.storage.interfaces import StorageError
 
 log = logging.getLogger("postoffice.pop3")
 
-READ_HIGH_WATER = 256 * 1024
-"""Stop reading from a client that pipelines more than this ahead of our responses."""
 IDLE_TIMEOUT = 600.0
 """RFC 1939 section 3: an inactivity autologout timer of at least 10 minutes."""
 
@@ -43,15 +42,16 @@ class Pop3Listener:
     throttle: AuthThrottle
     tls_context: ssl.SSLContext | None
     implicit_tls: bool = False
-    plaintext_auth: bool = False
-    """Allow USER/PASS and AUTH without TLS."""
+    plaintext_auth: str = "never"
+    """USER/PASS and AUTH without TLS: "never", "loopback" or "always" (policy/logins.py)."""
     idle_timeout: float = IDLE_TIMEOUT
     handshake_timeout: float = 60.0
     hostname: str = ""
 
-    def core_config(self) -> ServerConfig:
+    def core_config(self, client_ip: str) -> ServerConfig:
         return ServerConfig(tls_available=self.tls_context is not None and not self.implicit_tls,
-                            plaintext_auth=self.plaintext_auth)
+                            plaintext_auth=plaintext_login_allowed(self.plaintext_auth,
+                                                                   client_ip))
 
 
 async def start_pop3_server(
@@ -80,168 +80,71 @@ async def start_pop3_server(
     return await loop.create_server(factory, host, port, ssl=tls, ssl_handshake_timeout=timeout)
 
 
-class Pop3Session(asyncio.Protocol):
+class Pop3Session(StreamSession):
+    log = log
+
     def __init__(self, ctx: Pop3Listener, sessions: set[Pop3Session]) -> None:
+        super().__init__(sessions, ctx.limiter)
         self.ctx = ctx
-        self._sessions = sessions
-        self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._woken = False
-        """Input (or close) since the last wait: the core may have more to do."""
-        self._writable = asyncio.Event()
-        self._writable.set()
-        self._closed = False
         self._draining = False
-        self._paused = False
-        self._buffered = 0
-        self.client_ip = ""
-        self.conn = ServerConnection(ctx.core_config(), secure=ctx.implicit_tls)
+        self.conn = ServerConnection(ctx.core_config(""), secure=ctx.implicit_tls)
         self.inbox: Inbox | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    # -- asyncio.Protocol callbacks -------------------------------------------------------
+    def started(self) -> None:
+        self.conn = ServerConnection(self.ctx.core_config(self.client_ip),
+                                     secure=self.ctx.implicit_tls)
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
-        self.client_ip = str(peer[0])
-        self._sessions.add(self)
-        self._task = self._loop.create_task(self._run())
-
-    def data_received(self, data: bytes) -> None:
-        assert self._transport is not None
+    def feed(self, data: bytes) -> None:
         self.conn.receive_data(data)
-        self._buffered += len(data)
-        if self._buffered > READ_HIGH_WATER and not self._paused:
-            self._paused = True
-            self._transport.pause_reading()
-        self._wake()
 
-    def eof_received(self) -> bool:
+    def feed_eof(self) -> None:
         self.conn.receive_eof()
-        self._wake()
-        # Keep the write side open for the responses still due (TLS cannot half-close).
-        return not self.conn.secure
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        self._writable.set()
-        self._wake()
+    def goodbye(self, why: Goodbye) -> bytes:
+        if why == "timeout":
+            return responses.err("Autologout: idle for too long")
+        return responses.err("Too many connections, try again later" if why == "busy"
+                             else "Internal error, closing connection", "SYS/TEMP")
 
-    def pause_writing(self) -> None:
-        self._writable.clear()
-
-    def resume_writing(self) -> None:
-        self._writable.set()
-
-    # -- shutdown -------------------------------------------------------------------------
+    def ended(self) -> None:
+        if self.inbox is not None:
+            self.inbox.lock.release()
+            self.inbox = None
 
     def drain(self) -> None:
         """Ask the session to end: at once when idle outside TRANSACTION, else at QUIT."""
         self._draining = True
-        self._wake()
-
-    def abort(self) -> None:
-        """Drop the connection now (shutdown grace period over); nothing is expunged."""
-        if self._transport is not None:
-            self._transport.abort()
-
-    # -- session coroutine ----------------------------------------------------------------
-
-    def _wake(self) -> None:
-        self._woken = True
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def _wait_for_input(self) -> bool:
-        """Wait for bytes (or close); False after the idle timeout."""
-        if self._paused and self._transport is not None:
-            self._paused = False
-            self._transport.resume_reading()
-        self._buffered = 0
-        if self._woken:  # arrived while the session was busy
-            self._woken = False
-            return True
-        self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(self.ctx.idle_timeout, self._waiter.cancel)
-        try:
-            await self._waiter
-            self._woken = False
-            return True
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if self._waiter.cancelled() and not (task and task.cancelling()):
-                return False
-            raise
-        finally:
-            timer.cancel()
-            self._waiter = None
+        self.wake()
 
     async def _flush(self) -> bool:
         """Write what the core has to send; False when the client stopped reading."""
-        out = self.conn.data_to_send()
-        if out and not self._closed and self._transport is not None:
-            self._transport.write(out)
-        if self._writable.is_set():
-            return True
-        try:
-            await asyncio.wait_for(self._writable.wait(), self.ctx.idle_timeout)
-        except TimeoutError:
-            return False
-        return True
+        self.write(self.conn.data_to_send())
+        return await self.drained(self.ctx.idle_timeout)
 
-    def _say(self, line: bytes) -> None:
-        """Write now, without waiting for the client to read (a last response, or the one
-        before the TLS handshake)."""
-        if self._transport is not None and not self._closed:
-            self._transport.write(line)
-
-    def _close(self) -> None:
-        if self._transport is not None and not self._closed:
-            self._transport.close()
-
-    async def _run(self) -> None:
-        refusal = self.ctx.limiter.acquire(self.client_ip)
-        try:
-            if refusal is not None:
-                self._say(responses.err("Too many connections, try again later", "SYS/TEMP"))
-                return
-            await self._serve()
-        except Exception:
-            log.exception("POP3 session with %s failed", self.client_ip)
-            self._say(responses.err("Internal error, closing connection", "SYS/TEMP"))
-        finally:
-            if refusal is None:
-                self.ctx.limiter.release(self.client_ip)
-            if self.inbox is not None:
-                self.inbox.lock.release()
-                self.inbox = None
-            self._sessions.discard(self)
-            self._close()
-
-    async def _serve(self) -> None:
+    async def serve(self) -> None:
         conn = self.conn
         hostname = self.ctx.hostname
         conn.greet(f"{hostname} POP3 server ready" if hostname else "POP3 server ready")
         while True:
             event = conn.next_event()
             if isinstance(event, ev.NeedData):
-                if not await self._flush() or self._closed:
+                if not await self._flush() or self.closed:
                     return
                 if self._draining and conn.state is not State.TRANSACTION:
-                    self._say(responses.err("Server shutting down, try again later", "SYS/TEMP"))
+                    self.write(responses.err("Server shutting down, try again later", "SYS/TEMP"))
                     return
-                if not await self._wait_for_input():
-                    self._say(responses.err("Autologout: idle for too long"))
+                if not await self.wait_for_input(self.ctx.idle_timeout):
+                    self.write(self.goodbye("timeout"))
                     return
             elif isinstance(event, ev.Closed):
                 await self._flush()
                 return
             elif isinstance(event, ev.StartTls):
-                self._say(conn.data_to_send())  # no await: the ClientHello must reach TLS
-                if not await self._start_tls():
+                self.write(conn.data_to_send())  # no await: the ClientHello must reach TLS
+                assert self.ctx.tls_context is not None
+                if not await self.start_tls(self.ctx.tls_context, self.ctx.handshake_timeout):
                     return
+                conn.tls_started()
             elif isinstance(event, ev.Credentials):
                 await self._login(event)
             elif isinstance(event, ev.Retr | ev.Top):
@@ -249,23 +152,6 @@ class Pop3Session(asyncio.Protocol):
             elif isinstance(event, ev.Update):
                 await self._update(event)
             # the other events were answered by the core
-
-    async def _start_tls(self) -> bool:
-        assert self._transport is not None and self.ctx.tls_context is not None
-        try:
-            transport = await self._loop.start_tls(
-                self._transport, self, self.ctx.tls_context, server_side=True,
-                ssl_handshake_timeout=self.ctx.handshake_timeout)
-        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
-            log.info("TLS handshake with %s failed: %s", self.client_ip, exc)
-            self._closed = True
-            return False
-        if transport is None:
-            self._closed = True
-            return False
-        self._transport = transport
-        self.conn.tls_started()
-        return True
 
     # -- the maildrop ---------------------------------------------------------------------
 
@@ -283,14 +169,9 @@ class Pop3Session(asyncio.Protocol):
             and await self._loop.run_in_executor(
                 None, verify_password, event.password, user.password_hash)
         )
-        if not ok or user is None:
-            # Each failure from this address or against this account answers more slowly.
-            ctx.throttle.failed(ip, login)
-            log.info("POP3 login failed for %r from %s", login, ip)
-            await asyncio.sleep(ctx.throttle.delay(ip, login))
+        if not await throttled_login(ctx.throttle, ip, login, ok, log) or user is None:
             self.conn.auth_failed()
             return
-        ctx.throttle.succeeded(ip, login)
         try:
             self.inbox = await ctx.maildrops.open(user.address)
         except StorageError:
