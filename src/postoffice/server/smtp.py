@@ -12,7 +12,6 @@ import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import cast
 
 from postoffice.credentials import verify_password
 from postoffice.pipeline.draft import Draft
@@ -23,11 +22,10 @@ from postoffice.proto.smtp.reply import Reply
 from postoffice.proto.smtp.server import ServerConfig, ServerConnection
 from postoffice.server import tls as tlsinfo
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
+from postoffice.server.stream import Goodbye, StreamSession, throttled_login
 
 log = logging.getLogger("postoffice.smtp")
 
-READ_HIGH_WATER = 256 * 1024
-"""Stop reading from a client that pipelines more than this ahead of our replies."""
 
 TIMEOUT = Reply(421, "4.4.2", "Timeout, closing connection")
 SHUTDOWN = Reply(421, "4.3.2", "Service shutting down, try again later")
@@ -54,139 +52,71 @@ class ListenerContext:
     implicit_tls: bool = False
 
 
-class SmtpSession(asyncio.Protocol):
+class SmtpSession(StreamSession):
+    log = log
+
     def __init__(self, ctx: ListenerContext, sessions: set[SmtpSession]) -> None:
+        super().__init__(sessions, ctx.limiter)
         self.ctx = ctx
-        self._sessions = sessions
-        self._loop = asyncio.get_running_loop()
-        self._transport: asyncio.Transport | None = None
-        self._waiter: asyncio.Future[None] | None = None
-        self._closed = False
         self._draining = False
-        self._paused = False
-        self._buffered = 0
-        self.conn: ServerConnection | None = None
+        self.conn = ServerConnection(ctx.core_config)
         self.info: SessionInfo | None = None
-        self._task: asyncio.Task[None] | None = None
         self._txn: Transaction | None = None
         self._draft: Draft | None = None
         self._queue_id = ""
         self._timestamp = 0.0
 
-    # -- asyncio.Protocol callbacks -------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        peer = transport.get_extra_info("peername") or ("0.0.0.0", 0)
-        self.info = SessionInfo(self.ctx.name, str(peer[0]), int(peer[1]))
+    def started(self) -> None:
+        assert self._transport is not None
+        peer = self._transport.get_extra_info("peername") or ("0.0.0.0", 0)
+        self.info = SessionInfo(self.ctx.name, self.client_ip, int(peer[1]))
         self.info.trusted = self.ctx.intake.is_trusted(self.info.client_ip)
         self.ctx.intake.session_started(self.info)
         if self.ctx.implicit_tls:
-            self.info.tls = tlsinfo.describe(transport.get_extra_info("ssl_object"))
-        self.conn = ServerConnection(self.ctx.core_config)
-        self._sessions.add(self)
-        self._task = self._loop.create_task(self._run())
+            self.info.tls = tlsinfo.describe(self._transport.get_extra_info("ssl_object"))
 
-    def data_received(self, data: bytes) -> None:
-        assert self.conn is not None and self._transport is not None
+    def feed(self, data: bytes) -> None:
         self.conn.receive_data(data)
-        self._buffered += len(data)
-        if self._buffered > READ_HIGH_WATER and not self._paused:
-            self._paused = True
-            self._transport.pause_reading()
-        self._wake()
+
+    def feed_eof(self) -> None:
+        self.conn.receive_eof()
 
     def eof_received(self) -> bool:
-        if self.conn is not None:
-            self.conn.receive_eof()
-        self._wake()
+        super().eof_received()
         return True  # keep the write side open: replies to pipelined commands still go out
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed = True
-        self._wake()
+    def goodbye(self, why: Goodbye) -> bytes:
+        if why == "busy":
+            return Reply(421, "4.7.0", "Too many connections, try again later").render()
+        if why == "timeout":
+            return TIMEOUT.render()
+        return Reply(421, "4.3.0", "Internal error, closing connection").render()
 
-    # -- session coroutine ----------------------------------------------------------------
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+    def ended(self) -> None:
+        self._abort_draft()
 
     def drain(self) -> None:
         """Ask the session to end after its current transaction (shutdown)."""
         self._draining = True
-        self._wake()
-
-    def abort(self) -> None:
-        """Drop the connection now (shutdown grace period over)."""
-        if self._transport is not None:
-            self._transport.abort()
-
-    async def _wait_for_input(self, timeout: float) -> bool:
-        """Wait for bytes (or close); False on timeout."""
-        if self._paused and self._transport is not None:
-            self._paused = False
-            self._buffered = 0
-            self._transport.resume_reading()
-        self._buffered = 0
-        self._waiter = self._loop.create_future()
-        timer = self._loop.call_later(timeout, self._waiter.cancel)
-        try:
-            await self._waiter
-            return True
-        except asyncio.CancelledError:
-            if self._waiter.cancelled() and not self._task_cancelling():
-                return False
-            raise
-        finally:
-            timer.cancel()
-            self._waiter = None
-
-    def _task_cancelling(self) -> bool:
-        task = asyncio.current_task()
-        return bool(task and task.cancelling())
+        self.wake()
 
     def _flush(self) -> None:
-        assert self.conn is not None and self._transport is not None
-        out = self.conn.data_to_send()
-        if out and not self._closed:
-            self._transport.write(out)
-
-    def _close(self) -> None:
-        if self._transport is not None and not self._closed:
-            self._transport.close()
-
-    async def _run(self) -> None:
-        assert self.info is not None and self.conn is not None
-        refusal = self.ctx.limiter.acquire(self.info.client_ip)
-        try:
-            if refusal is not None:
-                self.conn.greet(Reply(421, "4.7.0", "Too many connections, try again later"))
-                self._flush()
-                return
-            try:
-                await asyncio.wait_for(self._serve(), self.ctx.session_timeout)
-            except TimeoutError:
-                self._say(TIMEOUT)
-        except Exception:
-            log.exception("session with %s failed", self.info.client_ip)
-            self._say(Reply(421, "4.3.0", "Internal error, closing connection"))
-        finally:
-            if refusal is None:
-                self.ctx.limiter.release(self.info.client_ip)
-            self._abort_draft()
-            self._sessions.discard(self)
-            self._close()
+        self.write(self.conn.data_to_send())
 
     def _say(self, reply: Reply) -> None:
         """Write a last reply the core did not produce (timeouts, shutdown, errors)."""
-        if self._transport is not None and not self._closed:
-            self._transport.write(reply.render())
+        self.write(reply.render())
+
+    async def serve(self) -> None:
+        try:
+            await asyncio.wait_for(self._serve(), self.ctx.session_timeout)
+        except TimeoutError:
+            self._say(TIMEOUT)
 
     async def _serve(self) -> None:
         conn = self.conn
         info = self.info
-        assert conn is not None and info is not None
+        assert info is not None
         ctx = self.ctx
         conn.greet(Reply(220, "", f"{ctx.core_config.hostname} ESMTP postoffice"))
         in_content = False
@@ -194,13 +124,13 @@ class SmtpSession(asyncio.Protocol):
             event = conn.next_event()
             if event is ev.NEED_DATA:
                 self._flush()
-                if self._closed:
+                if self.closed:
                     return
                 if self._draining and self._txn is None:
                     self._say(SHUTDOWN)
                     return
                 timeout = ctx.data_timeout if in_content else ctx.command_timeout
-                if not await self._wait_for_input(timeout):
+                if not await self.wait_for_input(timeout):
                     self._say(TIMEOUT)
                     return
                 continue
@@ -228,7 +158,7 @@ class SmtpSession(asyncio.Protocol):
 
     async def _handle(self, event: ev.Event) -> Reply | None:
         conn, info, ctx = self.conn, self.info, self.ctx
-        assert conn is not None and info is not None
+        assert info is not None
         if isinstance(event, ev.Hello):
             info.helo = event.domain
             info.esmtp = event.verb != "HELO"
@@ -302,25 +232,11 @@ class SmtpSession(asyncio.Protocol):
     # -- TLS and AUTH ---------------------------------------------------------------------
 
     async def _start_tls(self) -> bool:
-        assert self._transport is not None and self.conn is not None and self.info is not None
-        assert self.ctx.tls_context is not None
-        try:
-            transport = await self._loop.start_tls(
-                self._transport,
-                self,
-                self.ctx.tls_context,
-                server_side=True,
-                ssl_handshake_timeout=min(60.0, self.ctx.command_timeout),
-            )
-        except (OSError, ssl.SSLError, TimeoutError, ConnectionError) as exc:
-            log.info("TLS handshake with %s failed: %s", self.info.client_ip, exc)
-            self._closed = True
+        assert self.info is not None and self.ctx.tls_context is not None
+        if not await self.start_tls(self.ctx.tls_context, min(60.0, self.ctx.command_timeout)):
             return False
-        if transport is None:
-            self._closed = True
-            return False
-        self._transport = transport
-        self.info.tls = tlsinfo.describe(transport.get_extra_info("ssl_object"))
+        assert self._transport is not None
+        self.info.tls = tlsinfo.describe(self._transport.get_extra_info("ssl_object"))
         self.info.helo = ""
         self.conn.tls_started()
         return True
@@ -339,12 +255,7 @@ class SmtpSession(asyncio.Protocol):
             and (not event.authzid or event.authzid.lower() == user.lower())
             and await self._loop.run_in_executor(None, verify_password, event.password, stored)
         )
-        if not ok:
-            # Each failure from this address or against this account answers more slowly.
-            throttle.failed(ip, user)
-            log.info("AUTH failed for %r from %s", user, ip)
-            await asyncio.sleep(throttle.delay(ip, user))
+        if not await throttled_login(throttle, ip, user, ok, log):
             return AUTH_FAILED
-        throttle.succeeded(ip, user)
         self.info.auth_identity = user.lower()
         return AUTH_OK
