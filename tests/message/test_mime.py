@@ -198,3 +198,11 @@ def test_structure_agrees_with_email_package(path: Path) -> None:
         if part.type == "text":
             charset = message.get_content_charset() or "us-ascii"
             assert part.params["charset"].lower() == charset.lower()
+
+
+def test_preamble_and_epilogue_of_a_multipart() -> None:
+    raw = (b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+           b"before\r\n--b\r\n\r\npart\r\n--b--\r\nafter\r\n")
+    root = mime.parse(raw)
+    assert mime.preamble_epilogue(raw, root) == b"beforeafter\r\n"
+    assert mime.preamble_epilogue(raw, root.children[0]) == b""

@@ -237,6 +237,25 @@ def text_of(raw: bytes, part: Part) -> str:
     return _charset_text(decoded_body(raw, part), part.params.get("charset"))
 
 
+def preamble_epilogue(raw: bytes, part: Part) -> bytes:
+    """A multipart's text outside its parts: before the first boundary and after the close
+    delimiter (RFC 2046 5.1.1); b"" for other parts."""
+    boundary = part.params.get("boundary")
+    if not part.multipart or not boundary:
+        return b""
+    body = raw[part.body_start:part.body_end]
+    delimiter = b"--" + boundary.encode("utf-8", "replace")
+    # the line break before a delimiter belongs to the delimiter
+    first = 0 if body.startswith(delimiter) else body.find(b"\n" + delimiter)
+    preamble = body if first < 0 else body[:first].removesuffix(b"\r")
+    close = body.rfind(delimiter + b"--")
+    epilogue = b""
+    if close >= 0:
+        end = body.find(b"\n", close)
+        epilogue = b"" if end < 0 else body[end + 1:]
+    return preamble + epilogue
+
+
 def searchable_text(raw: bytes, part: Part) -> str:
     """The text of every text/* part, message/rfc822 parts included (for SEARCH BODY)."""
     texts = [text_of(raw, p) for p in part.walk()

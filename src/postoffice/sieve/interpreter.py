@@ -12,12 +12,11 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email import message_from_bytes
 from email.header import decode_header, make_header
-from email.message import Message as MimeEntity
 from email.utils import getaddresses
 from typing import Literal, cast
 
+from postoffice.message import mime
 from postoffice.sieve.arguments import (
     ADDRESS_PARTS,
     BODY_TRANSFORMS,
@@ -476,29 +475,21 @@ def mime_parts(raw: bytes) -> tuple[tuple[str, str], ...]:
     content type (lower case, no parameters) and its text, decoded from its transfer
     encoding and charset. A multipart container gives its preamble and epilogue, a
     message/rfc822 part the header section of the message inside; their parts follow."""
-    return tuple(_mime_parts(message_from_bytes(raw)))
+    return tuple(_mime_parts(raw, mime.parse(raw)))
 
 
-def _mime_parts(entity: MimeEntity) -> Iterator[tuple[str, str]]:
-    kind = entity.get_content_type()
-    payload = entity.get_payload()
-    if isinstance(payload, list):
-        parts = [part for part in payload if isinstance(part, MimeEntity)]
-        if kind == "message/rfc822":
-            for inner in parts:
-                yield kind, "".join(f"{name}: {value}\r\n" for name, value in inner.items())
-                yield from _mime_parts(inner)
-            return
-        yield kind, (entity.preamble or "") + (entity.epilogue or "")
-        for part in parts:
-            yield from _mime_parts(part)
-        return
-    data = entity.get_payload(decode=True)
-    data = data if isinstance(data, bytes) else b""
-    try:
-        yield kind, data.decode(entity.get_content_charset() or "utf-8", "replace")
-    except LookupError:  # an unknown charset
-        yield kind, data.decode("utf-8", "replace")
+def _mime_parts(raw: bytes, part: mime.Part) -> Iterator[tuple[str, str]]:
+    kind = part.content_type
+    if part.message is not None:
+        inner = part.message
+        yield kind, raw[inner.header_start:inner.header_end].decode("utf-8", "replace")
+        yield from _mime_parts(raw, inner)
+    elif part.multipart:
+        yield kind, mime.preamble_epilogue(raw, part).decode("utf-8", "replace")
+        for child in part.children:
+            yield from _mime_parts(raw, child)
+    else:
+        yield kind, mime.text_of(raw, part)
 
 
 def _type_matches(kind: str, wanted: str) -> bool:
