@@ -15,10 +15,11 @@ from datetime import datetime
 from postoffice.access import listing
 from postoffice.access.content import ContentCache, View, summaries
 from postoffice.access.fetch import FetchError, fetch
-from postoffice.access.selected import Selected, compact
+from postoffice.access.selected import Selected, vanished_earlier
 from postoffice.proto.imap import commands as c
 from postoffice.proto.imap import matching, sort, thread
 from postoffice.proto.imap import responses as r
+from postoffice.proto.imap.matching import compact_set
 from postoffice.storage import AlreadyExists, InUse, NotFound, StorageError, Store
 from postoffice.storage.interfaces import Folder
 from postoffice.storage.mailboxes import SEPARATOR, NewMessage, QuotaExceeded
@@ -137,9 +138,6 @@ class ImapService:
         except NotFound:
             return b""
 
-    def _mailbox(self, name: str) -> r.Mailbox:
-        return r.Mailbox(name)
-
     def _render(self, *items: r.Value) -> bytes:
         return r.untagged(*items, utf8=self.utf8)
 
@@ -216,8 +214,7 @@ class ImapService:
             return b""
         changes = self.store.folder_changes(view.id, modseq)
         out = bytearray()
-        if changes.vanished:
-            out += b"* VANISHED (EARLIER) " + compact(list(changes.vanished)).encode() + b"\r\n"
+        out += vanished_earlier(changes.vanished)
         for row in changes.changed:
             i = view.position(row.uid)
             if i is not None:
@@ -342,7 +339,7 @@ class ImapService:
             messages.append(NewMessage(writer.finish(), flags, when))
         after, uids = store.append_messages(self.user, folder.name, messages)
         self._notify(folder.id)
-        code = f"[APPENDUID {after.uidvalidity} {compact(uids)}]"
+        code = f"[APPENDUID {after.uidvalidity} {compact_set(uids)}]"
         return self._ok(command, "APPEND completed", code)
 
     def _idle(self, command: c.Command) -> Outcome:
@@ -435,8 +432,7 @@ class ImapService:
                 vanished = [u for u in self.store.folder_changes(view.id, since).vanished
                             if any(view.uids[i] == u for i in indexes) or
                             args.sequence.contains(u, view.uids[-1] if view.uids else 0)]
-                if vanished:
-                    out += b"* VANISHED (EARLIER) " + compact(vanished).encode() + b"\r\n"
+                out += vanished_earlier(vanished)
             indexes = [i for i in indexes if view.modseqs[i] > since]
         result = fetch(self.store, self.cache, view, indexes, args.attributes,
                        uid=command.uid, modseq=changed_since is not None, rev1=self.rev1)
@@ -486,7 +482,7 @@ class ImapService:
         if update.refused:
             refused = update.refused if command.uid else sorted(
                 i + 1 for i in indexes if view.uids[i] in set(update.refused))
-            code = f"[MODIFIED {compact(list(refused))}]"
+            code = f"[MODIFIED {compact_set(refused)}]"
         return Outcome(bytes(out) + self._updates(command)
                        + r.tagged(command.tag, "OK", "STORE completed", code))
 
@@ -508,8 +504,8 @@ class ImapService:
         self._notify(target.id)
         code = None
         if pairs:
-            code = (f"[COPYUID {after.uidvalidity} {compact([s for s, _ in pairs])} "
-                    f"{compact([d for _, d in pairs])}]")
+            code = (f"[COPYUID {after.uidvalidity} {compact_set([s for s, _ in pairs])} "
+                    f"{compact_set([d for _, d in pairs])}]")
         if not move:
             return self._ok(command, "COPY completed", code)
         self._notify(view.id)
@@ -554,11 +550,6 @@ class ImapService:
         args = command.arguments
         assert isinstance(args, c.Search)
         view = self._view()
-        if args.charset and args.charset not in ("UTF-8", "US-ASCII"):
-            try:
-                "".encode(args.charset)
-            except LookupError:
-                return self._no(command, "Unknown charset", "[BADCHARSET (UTF-8 US-ASCII)]")
         matched = matching.search(args.key, self._views(), self._context())
         numbers = [m.uid if command.uid else m.seq for m in matched]
         modseq = None

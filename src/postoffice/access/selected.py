@@ -12,6 +12,7 @@ from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
 from postoffice.proto.imap import responses as r
+from postoffice.proto.imap.matching import compact_set
 from postoffice.proto.imap.values import SequenceSet
 from postoffice.storage import Store
 from postoffice.storage.interfaces import Folder
@@ -93,7 +94,7 @@ class Selected:
         out = bytearray()
         gone = sorted({u for u in uids if self.position(u) is not None}, reverse=True)
         if qresync and gone:
-            out += r.untagged(r.Atom("VANISHED"), r.Atom(compact(sorted(gone))))
+            out += r.untagged(r.Atom("VANISHED"), r.Atom(compact_set(gone)))
         for uid in gone:
             i = self.position(uid)
             assert i is not None
@@ -159,17 +160,7 @@ class Selected:
         return b"(" + flags.encode("utf-8") + b")"
 
 
-def compact(numbers: Sequence[int]) -> str:
-    """Ascending numbers as an IMAP sequence set: 1:3,5,7:8."""
-    parts: list[str] = []
-    start = prev = None
-    for n in numbers:
-        if prev is not None and n == prev + 1:
-            prev = n
-            continue
-        if start is not None:
-            parts.append(str(start) if start == prev else f"{start}:{prev}")
-        start = prev = n
-    if start is not None:
-        parts.append(str(start) if start == prev else f"{start}:{prev}")
-    return ",".join(parts)
+
+def vanished_earlier(uids: Sequence[int]) -> bytes:
+    """QRESYNC's report of uids expunged before this session looked (RFC 7162 3.2.10)."""
+    return b"* VANISHED (EARLIER) " + compact_set(uids).encode() + b"\r\n" if uids else b""

@@ -1,6 +1,6 @@
 """Typed parse errors: each says how the server should answer it.
 
-BAD: the command is answered `tag BAD text`; NO: `tag NO [CANNOT] text` (a bad name) (or `* BAD` when no tag was read) and the
+BAD: the command is answered `tag BAD text`; NO: `tag NO [code] text` (a Refusal) (or `* BAD` when no tag was read) and the
 connection goes on. TOOBIG: a synchronising literal over the limit was refused before the
 client sent it, answered `tag NO [TOOBIG]`. FATAL: the stream can no longer be framed
 (overlong line, oversized non-synchronising literal): answer `* BYE` and close.
@@ -23,9 +23,21 @@ class GrammarError(ValueError):
     """A command that does not follow the formal syntax (Severity.BAD)."""
 
 
-class BadName(GrammarError):
-    """A well-formed argument naming nothing that can exist, such as a mailbox name in broken
-    modified UTF-7: answered NO, not BAD."""
+class Refusal(GrammarError):
+    """A well-formed command the server cannot take: answered `tag NO code text`, not BAD."""
+
+    code = "[CANNOT]"
+
+
+class BadName(Refusal):
+    """An argument naming nothing that can exist, such as a mailbox name in broken modified
+    UTF-7."""
+
+
+class BadCharset(Refusal):
+    """A CHARSET we do not know, or search text that is not in it (RFC 9051 6.4.4)."""
+
+    code = "[BADCHARSET (UTF-8 US-ASCII)]"
 
 
 @dataclass(frozen=True)
@@ -35,3 +47,5 @@ class ParseError:
     tag: str | None
     text: str
     severity: Severity = Severity.BAD
+    code: str | None = None
+    """The response code of a NO (Severity.NO)."""

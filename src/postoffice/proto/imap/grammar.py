@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 from collections.abc import Callable
 
 from postoffice.proto.imap import commands as c
-from postoffice.proto.imap.errors import BadName, GrammarError
+from postoffice.proto.imap.errors import BadCharset, BadName, GrammarError
 from postoffice.proto.imap.fetch import fetch_attributes
 from postoffice.proto.imap.scanner import ASTRING_CHARS, MAX_NUMBER64, Scanner
 from postoffice.proto.imap.search import search_keys
@@ -224,17 +225,12 @@ def _append(a: _Args, _: str) -> c.Arguments:
 
 def _search(a: _Args, _: str) -> c.Arguments:
     s = a.s
-    returns = None
-    if s.try_keyword("RETURN"):
-        s.sp()
-        returns = a.options()
-        s.sp()
+    returns = _returns(a)
     charset = None
     if s.try_keyword("CHARSET"):
         s.sp()
-        charset = s.astring().decode("ascii", "replace").upper()
-        s.sp()
-    return c.Search(search_keys(s, charset or "utf-8"), charset, returns)
+        charset = _charset(a)
+    return c.Search(search_keys(s, _codec(charset or "UTF-8")), charset, returns)
 
 
 def _fetch(a: _Args, _: str) -> c.Arguments:
@@ -315,19 +311,30 @@ def _quota(a: _Args, name: str) -> c.Arguments:
     return c.Quota(root, tuple(limits))
 
 
+def _returns(a: _Args) -> tuple[str, ...] | None:
+    """ESEARCH/ESORT `RETURN (options) ` (RFC 4731, 5267); None without it."""
+    if not a.s.try_keyword("RETURN"):
+        return None
+    a.s.sp()
+    returns = a.options()
+    a.s.sp()
+    return returns
+
+
 def _charset(a: _Args) -> str:
+    """A CHARSET argument (and the space after it); unknown ones get NO [BADCHARSET]."""
     charset = a.s.astring().decode("ascii", "replace").upper()
     a.s.sp()
+    try:
+        codecs.lookup(_codec(charset))
+    except LookupError:
+        raise BadCharset(f"unknown charset {charset}") from None
     return charset
 
 
 def _sort(a: _Args, _: str) -> c.Arguments:
     s = a.s
-    returns = None
-    if s.try_keyword("RETURN"):
-        s.sp()
-        returns = a.options()
-        s.sp()
+    returns = _returns(a)
     words = [w.upper() for w in s.paren_list(s.atom, allow_empty=False)]
     criteria: list[tuple[str, bool]] = []
     reverse = False

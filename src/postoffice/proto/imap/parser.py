@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from postoffice.proto.imap.errors import BadName, GrammarError, ParseError, Severity
+from postoffice.proto.imap.errors import GrammarError, ParseError, Refusal, Severity
 from postoffice.proto.imap.events import (
     NEED_DATA,
     ClientLine,
@@ -124,8 +124,8 @@ class CommandParser:
     def _parse(self, command: bytes) -> ParserEvent:
         try:
             return parse_command(command, self.utf8, self.max_depth)
-        except BadName as exc:
-            return ParseError(peek_tag(command), str(exc), Severity.NO)
+        except Refusal as exc:
+            return ParseError(peek_tag(command), str(exc), Severity.NO, exc.code)
         except GrammarError as exc:
             return ParseError(peek_tag(command), str(exc) or "syntax error")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from postoffice.proto.imap.errors import GrammarError
+from postoffice.proto.imap.errors import BadCharset, GrammarError
 from postoffice.proto.imap.scanner import MAX_NUMBER64, Scanner
 from postoffice.proto.imap.values import SequenceSet, flag, search_date, sequence_set
 
@@ -66,7 +66,7 @@ class _Parser:
         try:
             return raw.decode(self.charset)
         except (LookupError, UnicodeDecodeError):
-            raise GrammarError("[BADCHARSET] cannot decode search text") from None
+            raise BadCharset(f"search text is not {self.charset}") from None
 
     def key(self) -> SearchKey:
         s = self.s

@@ -248,19 +248,15 @@ class ImapConnection:
             self.parser.expect_line()
             return False
         if error.severity is Severity.NO and error.tag is not None:
-            self._out += r.tagged(error.tag, "NO", error.text.capitalize(), "[CANNOT]")
+            self._out += r.tagged(error.tag, "NO", error.text.capitalize(), error.code)
             return False
         if error.severity is Severity.TOOBIG:
             self._out += r.tagged(error.tag or "*", "NO", "Literal too big", "[TOOBIG]")
             return False
-        text = error.text
-        response_code = None
-        if text.startswith("[BADCHARSET]"):
-            response_code, text = "[BADCHARSET (UTF-8 US-ASCII)]", text[13:]
         if error.tag is None:
-            self._out += r.untagged_status("BAD", "Syntax error: " + text)
+            self._out += r.untagged_status("BAD", "Syntax error: " + error.text)
         else:
-            self._out += r.tagged(error.tag, "BAD", "Syntax error: " + text, response_code)
+            self._out += r.tagged(error.tag, "BAD", "Syntax error: " + error.text)
         return False
 
     def _line(self, line: ClientLine) -> Event | None:
