@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from postoffice.access import listing
 from postoffice.access.content import ContentCache, View, summaries
@@ -20,11 +20,13 @@ from postoffice.proto.imap import commands as c
 from postoffice.proto.imap import matching, sort, thread
 from postoffice.proto.imap import responses as r
 from postoffice.proto.imap.matching import compact_set
+from postoffice.proto.imap.values import SequenceSet
 from postoffice.storage import AlreadyExists, InUse, NotFound, StorageError, Store
 from postoffice.storage.interfaces import Folder
-from postoffice.storage.mailboxes import SEPARATOR, NewMessage, QuotaExceeded
+from postoffice.storage.mailboxes import SEPARATOR, FlagMode, NewMessage, QuotaExceeded
 
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+_FLAG_MODES: dict[str, FlagMode] = {"+": "add", "-": "remove", "": "replace"}
 _NO_EXPUNGE = {"FETCH", "STORE", "SEARCH"}
 """Non-UID forms of these may not be answered with EXPUNGE (RFC 9051 7.5.1)."""
 
@@ -42,14 +44,14 @@ class Outcome:
 class ImapService:
     def __init__(self, username: str, *,
                  notify: Callable[[int], None] = lambda folder_id: None,
-                 zone: object = None) -> None:
+                 zone: tzinfo | None = None) -> None:
         self._current: Store | None = None
         self.user = username
         self.selected: Selected | None = None
         self.enabled: frozenset[str] = frozenset()
         self.cache = ContentCache()
         self._notify = notify
-        self.zone = datetime.now().astimezone().tzinfo if zone is None else zone
+        self.zone = zone or datetime.now().astimezone().tzinfo or UTC
 
     @property
     def store(self) -> Store:
@@ -406,10 +408,10 @@ class ImapService:
         return Outcome(out + self._updates(command) + r.tagged(command.tag, "OK",
                                                                "EXPUNGE completed"))
 
-    def _resolve(self, command: c.Command, sequence: object) -> list[int] | Outcome:
+    def _resolve(self, command: c.Command, sequence: SequenceSet) -> list[int] | Outcome:
         view = self._view()
         try:
-            return view.resolve(sequence, command.uid)  # type: ignore[arg-type]
+            return view.resolve(sequence, command.uid)
         except ValueError:
             return Outcome(r.tagged(command.tag, "BAD", "Invalid message sequence number"))
 
@@ -429,9 +431,9 @@ class ImapService:
             self.enabled = self.enabled | {"CONDSTORE"}
             since = int(str(changed_since))
             if "VANISHED" in modifiers and command.uid and self.qresync:
+                largest = view.uids[-1] if view.uids else 0
                 vanished = [u for u in self.store.folder_changes(view.id, since).vanished
-                            if any(view.uids[i] == u for i in indexes) or
-                            args.sequence.contains(u, view.uids[-1] if view.uids else 0)]
+                            if args.sequence.contains(u, largest)]
                 out += vanished_earlier(vanished)
             indexes = [i for i in indexes if view.modseqs[i] > since]
         result = fetch(self.store, self.cache, view, indexes, args.attributes,
@@ -457,10 +459,10 @@ class ImapService:
         if unchanged is not None:
             self.enabled = self.enabled | {"CONDSTORE"}
         flags = [f for f in args.flags if f != "\\Recent"]
-        mode = {"+": "add", "-": "remove", "": "replace"}[args.mode]
+        mode = _FLAG_MODES[args.mode]
         uids = [view.uids[i] for i in indexes]
-        update = self.store.store_flags(view.id, uids, mode,  # type: ignore[arg-type]
-                                        flags, None if unchanged is None else int(str(unchanged)))
+        update = self.store.store_flags(view.id, uids, mode, flags,
+                                        None if unchanged is None else int(str(unchanged)))
         view.apply_own(update.changed)
         if update.changed:
             self._notify(view.id)
@@ -543,7 +545,7 @@ class ImapService:
         view = self._view()
         return matching.SearchContext(
             largest_seq=view.exists, largest_uid=view.uids[-1] if view.uids else 0,
-            now=time.time(), zone=self.zone,  # type: ignore[arg-type]
+            now=time.time(), zone=self.zone,
             saved=frozenset(view.saved))
 
     def _search(self, command: c.Command) -> Outcome:

@@ -6,8 +6,8 @@ caller's transaction (SqliteStore wraps them)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, Final, TypeVar
 
 from postoffice.storage.interfaces import AlreadyExists, Folder, InUse, NotFound
 from postoffice.storage.mailboxes import (
@@ -21,10 +21,20 @@ from postoffice.storage.mailboxes import (
     QuotaExceeded,
 )
 
+T = TypeVar("T")
 FOLDER_COLUMNS: Final = "id, name, uidvalidity, uidnext, special_use, highestmodseq, selectable"
 ROW_COLUMNS: Final = "uid, flags, modseq, size, internal_date, blob, message_id"
+IN_CHUNK: Final = 500
+"""Values per `IN (...)` list (SQLite's default limit on variables is 999 in old builds)."""
 MAX_NAME: Final = 512
 """Octets (UTF-8) of a folder name; deeper limits are the IMAP layer's."""
+
+
+def in_chunks(values: Sequence[T]) -> Iterator[tuple[list[T], str]]:
+    """`values` in slices small enough for one statement, each with its "?,?,..." marks."""
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = list(values[start:start + IN_CHUNK])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def folder(row: tuple[Any, ...]) -> Folder:
@@ -210,9 +220,7 @@ def folder_changes(db: sqlite3.Connection, folder_id: int, since: int) -> Folder
 
 def folder_heads(db: sqlite3.Connection, folder_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     heads: dict[int, tuple[int, int]] = {}
-    for start in range(0, len(folder_ids), 500):
-        chunk = list(folder_ids[start:start + 500])
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(folder_ids):
         for id_, uidnext, modseq in db.execute(
                 f"SELECT id, uidnext, highestmodseq FROM folders WHERE id IN ({marks})", chunk):
             heads[id_] = (uidnext, modseq)
@@ -249,11 +257,10 @@ def next_modseq(db: sqlite3.Connection, folder_id: int) -> int:
 
 
 def insert_rows(db: sqlite3.Connection, user_id: int, folder_id: int,
-                rows: Sequence[tuple[str, str, int, tuple[str, ...], float]],
-                quota: int | None) -> list[int]:
+                rows: Sequence[tuple[str, str, int, tuple[str, ...], float]]) -> list[int]:
     """Add (message id, blob, size, flags, internal date) rows; their uids."""
     added = sum(row[2] for row in rows)
-    _add_size(db, user_id, added, quota)
+    _add_size(db, user_id, added)
     first_uid, first_modseq = allocate(db, folder_id, len(rows))
     db.executemany(
         "INSERT INTO mailbox_messages (folder_id, uid, message_id, blob, size, flags,"
@@ -263,13 +270,13 @@ def insert_rows(db: sqlite3.Connection, user_id: int, folder_id: int,
     return list(range(first_uid, first_uid + len(rows)))
 
 
-def _add_size(db: sqlite3.Connection, user_id: int, added: int, quota: int | None) -> None:
+def _add_size(db: sqlite3.Connection, user_id: int, added: int) -> None:
+    """Count `added` octets against the user; QuotaExceeded past their quota."""
     row = db.execute("UPDATE users SET used_bytes = used_bytes + ? WHERE id = ?"
                      " RETURNING used_bytes, quota_bytes", (added, user_id)).fetchone()
     if row is None:
         raise NotFound("no such user")
     used, limit = row
-    limit = limit if limit is not None else quota
     if added > 0 and limit is not None and used > limit:
         raise QuotaExceeded(f"over quota ({used - added} of {limit} octets used)")
 
@@ -297,9 +304,7 @@ def _rows_by_uid(db: sqlite3.Connection, folder_id: int,
         return [row for row in db.execute(
             f"SELECT {ROW_COLUMNS} FROM mailbox_messages WHERE folder_id = ? ORDER BY uid",
             (folder_id,)) if row[0] in wanted]
-    for start in range(0, len(uids), 500):
-        chunk = list(uids[start:start + 500])
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(uids):
         found.extend(db.execute(f"SELECT {ROW_COLUMNS} FROM mailbox_messages"
                                 f" WHERE folder_id = ? AND uid IN ({marks})",
                                 [folder_id, *chunk]))
@@ -354,15 +359,14 @@ def store_flags(db: sqlite3.Connection, folder_id: int, uids: Sequence[int], mod
     return FlagUpdate(tuple(changed), tuple(refused))
 
 
-def copy_rows(db: sqlite3.Connection, folder_id: int, uids: Sequence[int], target_id: int,
-              quota: int | None = None) -> list[tuple[int, int]]:
+def copy_rows(db: sqlite3.Connection, folder_id: int, uids: Sequence[int],
+              target_id: int) -> list[tuple[int, int]]:
     rows = [message_row(r) for r in _rows_by_uid(db, folder_id, uids)]
     if not rows:
         return []
     user_id = user_of_folder(db, target_id)
     new = insert_rows(db, user_id, target_id,
-                      [(r.message_id, r.blob, r.size, r.flags, r.internal_date) for r in rows],
-                      quota)
+                      [(r.message_id, r.blob, r.size, r.flags, r.internal_date) for r in rows])
     return [(r.uid, uid) for r, uid in zip(rows, new, strict=True)]
 
 
@@ -371,9 +375,7 @@ def _expunge_rows(db: sqlite3.Connection, folder_id: int, uids: Sequence[int]) -
         return
     modseq = next_modseq(db, folder_id)
     user_id = user_of_folder(db, folder_id)
-    for start in range(0, len(uids), 500):
-        chunk = list(uids[start:start + 500])
-        marks = ",".join("?" * len(chunk))
+    for chunk, marks in in_chunks(uids):
         _remove_size(db, user_id, f"folder_id = ? AND uid IN ({marks})", (folder_id, *chunk))
         db.execute(f"DELETE FROM mailbox_messages WHERE folder_id = ? AND uid IN ({marks})",
                    [folder_id, *chunk])

@@ -560,7 +560,7 @@ class SqliteStore:
             )
             uids = mailboxes.insert_rows(self._db, user_id, found.id, [
                 (m.message_id or ids.new_message_id(now), m.blob.digest, m.blob.size, m.flags,
-                 m.internal_date or now) for m in messages], None)
+                 m.internal_date or now) for m in messages])
             return mailboxes.folder_by_id(self._db, found.id), uids
 
     def store_flags(self, folder_id: int, uids: Sequence[int], mode: FlagMode,
@@ -600,9 +600,7 @@ class SqliteStore:
     def get_summaries(self, blobs: Sequence[str]) -> dict[str, Summary]:
         found: dict[str, Summary] = {}
         with _errors():
-            for start in range(0, len(blobs), 500):
-                chunk = list(blobs[start:start + 500])
-                marks = ",".join("?" * len(chunk))
+            for chunk, marks in mailboxes.in_chunks(blobs):
                 for row in self._db.execute(
                         "SELECT blob, envelope, body, bodystructure, fields"
                         f" FROM message_summaries WHERE blob IN ({marks})", chunk):
