@@ -3,7 +3,7 @@ flags, copy/move/expunge, quotas, summaries, Sieve scripts."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
@@ -11,7 +11,7 @@ from postoffice.storage import AlreadyExists, InUse, NotFound, Store
 from postoffice.storage.mailboxes import NewMessage, QuotaExceeded, Summary
 
 if TYPE_CHECKING:
-    from conftest import Backend
+    from conftest import Backend, Mail
 
 ALICE = "alice@example.org"
 
@@ -23,14 +23,22 @@ def mailbox(store: Store) -> Store:
     return store
 
 
-def _append(store: Store, folder: str = "INBOX", count: int = 1, flags: tuple[str, ...] = (),
-            size: int = 0) -> list[int]:
-    from conftest import Mail
+class Append(Protocol):
+    def __call__(self, folder: str = "INBOX", count: int = 1, flags: tuple[str, ...] = (),
+                 size: int = 0) -> list[int]: ...
 
-    mail = Mail(store)
-    messages = [NewMessage(mail.blob(mail.content() + b"x" * size), flags, 1_700_000_000.0)
-                for _ in range(count)]
-    return store.append_messages(ALICE, folder, messages)[1]
+
+@pytest.fixture
+def append(mailbox: Store, mail: Mail) -> Append:
+    """Add `count` messages to one of Alice's folders; their uids."""
+
+    def add(folder: str = "INBOX", count: int = 1, flags: tuple[str, ...] = (),
+            size: int = 0) -> list[int]:
+        messages = [NewMessage(mail.blob(mail.content() + b"x" * size), flags, 1_700_000_000.0)
+                    for _ in range(count)]
+        return mailbox.append_messages(ALICE, folder, messages)[1]
+
+    return add
 
 
 def test_new_users_have_the_special_use_folders_subscribed(mailbox: Store) -> None:
@@ -61,8 +69,8 @@ def test_uidvalidity_never_repeats_for_a_recreated_name(mailbox: Store) -> None:
     assert again.uidvalidity > first.uidvalidity
 
 
-def test_append_assigns_ascending_uids_and_modseqs(mailbox: Store) -> None:
-    uids = _append(mailbox, count=3, flags=("\\Seen", "$Label"))
+def test_append_assigns_ascending_uids_and_modseqs(mailbox: Store, append: Append) -> None:
+    uids = append(count=3, flags=("\\Seen", "$Label"))
     assert uids == [1, 2, 3]
     inbox = mailbox.get_folder(ALICE, "INBOX")
     assert inbox is not None and inbox.uidnext == 4
@@ -72,11 +80,11 @@ def test_append_assigns_ascending_uids_and_modseqs(mailbox: Store) -> None:
     assert len({r.modseq for r in rows}) == 3
     assert max(r.modseq for r in rows) == inbox.highestmodseq
     with pytest.raises(NotFound):
-        _append(mailbox, "Nope")
+        append("Nope")
 
 
-def test_store_flags_modes_and_unchangedsince(mailbox: Store) -> None:
-    _append(mailbox, count=2)
+def test_store_flags_modes_and_unchangedsince(mailbox: Store, append: Append) -> None:
+    append(count=2)
     inbox = mailbox.get_folder(ALICE, "INBOX")
     assert inbox is not None
     added = mailbox.store_flags(inbox.id, [1, 2], "add", ["\\Seen", "Work"])
@@ -96,8 +104,8 @@ def test_store_flags_modes_and_unchangedsince(mailbox: Store) -> None:
     assert [r.uid for r in changes.changed] == [1, 2]
 
 
-def test_expunge_removes_only_deleted_and_reports_vanished(mailbox: Store) -> None:
-    _append(mailbox, count=4)
+def test_expunge_removes_only_deleted_and_reports_vanished(mailbox: Store, append: Append) -> None:
+    append(count=4)
     inbox = mailbox.get_folder(ALICE, "INBOX")
     assert inbox is not None
     mailbox.store_flags(inbox.id, [2, 3, 4], "add", ["\\Deleted"])
@@ -111,8 +119,8 @@ def test_expunge_removes_only_deleted_and_reports_vanished(mailbox: Store) -> No
     assert mailbox.expunge(inbox.id) == [4]
 
 
-def test_copy_and_move_keep_flags_and_map_uids(mailbox: Store) -> None:
-    _append(mailbox, count=3, flags=("\\Seen",))
+def test_copy_and_move_keep_flags_and_map_uids(mailbox: Store, append: Append) -> None:
+    append(count=3, flags=("\\Seen",))
     inbox = mailbox.get_folder(ALICE, "INBOX")
     archive = mailbox.get_folder(ALICE, "Archive")
     assert inbox is not None and archive is not None
@@ -126,9 +134,9 @@ def test_copy_and_move_keep_flags_and_map_uids(mailbox: Store) -> None:
     assert mailbox.folder_changes(inbox.id, 0).vanished == (2,)
 
 
-def test_another_users_folder_is_never_a_target(mailbox: Store) -> None:
+def test_another_users_folder_is_never_a_target(mailbox: Store, append: Append) -> None:
     mailbox.add_user("bob@example.org", "x")
-    _append(mailbox)
+    append()
     inbox = mailbox.get_folder(ALICE, "INBOX")
     bobs = mailbox.get_folder("bob@example.org", "INBOX")
     assert inbox is not None and bobs is not None
@@ -137,22 +145,22 @@ def test_another_users_folder_is_never_a_target(mailbox: Store) -> None:
     assert mailbox.folder_messages(bobs.id) == []
 
 
-def test_delete_with_children_keeps_a_noselect_name(mailbox: Store) -> None:
+def test_delete_with_children_keeps_a_noselect_name(mailbox: Store, append: Append) -> None:
     mailbox.create_folder(ALICE, "p/q")
-    _append(mailbox, "p")
+    append("p")
     mailbox.delete_folder(ALICE, "p")
     parent = mailbox.get_folder(ALICE, "p")
     assert parent is not None and not parent.selectable
     assert mailbox.folder_messages(parent.id) == []
     with pytest.raises(NotFound):
-        _append(mailbox, "p")
+        append("p")
     with pytest.raises(InUse):
         mailbox.delete_folder(ALICE, "p")
     with pytest.raises(InUse):
         mailbox.delete_folder(ALICE, "INBOX")
 
 
-def test_rename_moves_children_and_inbox_rename_moves_messages(mailbox: Store) -> None:
+def test_rename_moves_children_and_inbox_rename_moves_messages(mailbox: Store, append: Append) -> None:
     mailbox.create_folder(ALICE, "a/b")
     first = mailbox.get_folder(ALICE, "a")
     mailbox.rename_folder(ALICE, "a", "x/y")
@@ -163,7 +171,7 @@ def test_rename_moves_children_and_inbox_rename_moves_messages(mailbox: Store) -
     assert renamed.uidvalidity == first.uidvalidity
     with pytest.raises(AlreadyExists):
         mailbox.rename_folder(ALICE, "x/y", "Sent")
-    _append(mailbox, count=2)
+    append(count=2)
     mailbox.rename_folder(ALICE, "INBOX", "Old")
     old = mailbox.get_folder(ALICE, "Old")
     inbox = mailbox.get_folder(ALICE, "INBOX")
@@ -172,8 +180,8 @@ def test_rename_moves_children_and_inbox_rename_moves_messages(mailbox: Store) -
     assert mailbox.folder_messages(inbox.id) == []
 
 
-def test_recent_is_claimed_once(mailbox: Store) -> None:
-    _append(mailbox, count=2)
+def test_recent_is_claimed_once(mailbox: Store, append: Append) -> None:
+    append(count=2)
     inbox = mailbox.get_folder(ALICE, "INBOX")
     assert inbox is not None
     assert mailbox.folder_status(inbox.id).recent == 2
@@ -182,8 +190,8 @@ def test_recent_is_claimed_once(mailbox: Store) -> None:
     assert mailbox.folder_status(inbox.id).recent == 0
 
 
-def test_status_counts(mailbox: Store) -> None:
-    _append(mailbox, count=3)
+def test_status_counts(mailbox: Store, append: Append) -> None:
+    append(count=3)
     inbox = mailbox.get_folder(ALICE, "INBOX")
     assert inbox is not None
     mailbox.store_flags(inbox.id, [1], "add", ["\\Seen"])
@@ -193,8 +201,8 @@ def test_status_counts(mailbox: Store) -> None:
     assert status.size == sum(r.size for r in mailbox.folder_messages(inbox.id))
 
 
-def test_quota_counts_every_copy_and_refuses_over_limit(mailbox: Store) -> None:
-    _append(mailbox, count=2)
+def test_quota_counts_every_copy_and_refuses_over_limit(mailbox: Store, append: Append) -> None:
+    append(count=2)
     used = mailbox.quota(ALICE).used
     assert used > 0 and mailbox.quota(ALICE).limit is None
     inbox = mailbox.get_folder(ALICE, "INBOX")
@@ -204,7 +212,7 @@ def test_quota_counts_every_copy_and_refuses_over_limit(mailbox: Store) -> None:
     assert mailbox.quota(ALICE).used == 2 * used
     mailbox.set_quota(ALICE, 2 * used + 10)
     with pytest.raises(QuotaExceeded):
-        _append(mailbox, size=100)
+        append(size=100)
     assert mailbox.quota(ALICE).used == 2 * used
     assert len(mailbox.folder_messages(inbox.id)) == 2
     mailbox.store_flags(trash.id, [1, 2], "add", ["\\Deleted"])
@@ -212,19 +220,17 @@ def test_quota_counts_every_copy_and_refuses_over_limit(mailbox: Store) -> None:
     assert mailbox.quota(ALICE).used == used
 
 
-def test_delivery_counts_toward_quota(mailbox: Store) -> None:
-    from conftest import Mail
-
-    accepted = Mail(mailbox).accept(local=[ALICE])
+def test_delivery_counts_toward_quota(mailbox: Store, mail: Mail) -> None:
+    accepted = mail.accept(local=[ALICE])
     assert mailbox.quota(ALICE).used == accepted.message.size
 
 
-def test_folder_heads_poll_many_folders(mailbox: Store) -> None:
+def test_folder_heads_poll_many_folders(mailbox: Store, append: Append) -> None:
     folders = mailbox.list_folders(ALICE)
     heads = mailbox.folder_heads([f.id for f in folders] + [999_999])
     assert set(heads) == {f.id for f in folders}
     before = heads[folders[0].id]
-    _append(mailbox)
+    append()
     after = mailbox.folder_heads([folders[0].id])[folders[0].id]
     assert after[0] == before[0] + 1 and after[1] > before[1]
 
