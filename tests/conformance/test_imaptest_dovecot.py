@@ -11,23 +11,18 @@ Needs ``dovecot`` (Debian package dovecot-imapd): skipped without it, failed in 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from postoffice.testing.conformance import IMAPTEST_SCRIPTS
 from postoffice.testing.dovecot import PrivateDovecot
 from postoffice.testing.imaptest import Outcome, load_script, run_script
 
 pytestmark = pytest.mark.peer
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = (
-    Path(os.environ.get("POSTOFFICE_CONFORMANCE") or REPO.parent / "shared" / "conformance")
-    / "imaptest-scripts"
-    / "tests"
-)
+SCRIPTS = IMAPTEST_SCRIPTS
 
 # Users without a domain: imaptest builds URLAUTH URLs as $username@$domain, and Dovecot only
 # accepts its own login name there.

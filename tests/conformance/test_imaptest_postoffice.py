@@ -7,21 +7,15 @@ The scripts come from ../shared/conformance/imaptest-scripts (POSTOFFICE_CONFORM
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from postoffice.testing.conformance import IMAPTEST_SCRIPTS
 from postoffice.testing.imap_server import ImapServerThread
 from postoffice.testing.imaptest import load_script, run_script
 
-REPO = Path(__file__).resolve().parents[2]
-SCRIPTS = (
-    Path(os.environ.get("POSTOFFICE_CONFORMANCE") or REPO.parent / "shared" / "conformance")
-    / "imaptest-scripts"
-    / "tests"
-)
+SCRIPTS = IMAPTEST_SCRIPTS
 USERS = {"tester@example.org": "imaptest-password", "tester2@example.org": "imaptest-password2"}
 
 KNOWN_FAILING = {

@@ -6,16 +6,14 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from postoffice.message import mime
+from postoffice.testing.conformance import CONFORMANCE
 
-CONFORMANCE = Path(os.environ.get("POSTOFFICE_CONFORMANCE")
-                   or Path(__file__).resolve().parents[2].parent / "shared" / "conformance")
 CPYTHON = CONFORMANCE / "cpython-email-testdata"
 
 

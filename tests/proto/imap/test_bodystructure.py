@@ -7,7 +7,6 @@ imaptest does (case-insensitively, `$` matching anything, `$name` binding on fir
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -27,10 +26,9 @@ from postoffice.proto.imap.sections import (
     partial,
     section_bytes,
 )
+from postoffice.testing.conformance import CONFORMANCE, IMAPTEST_SCRIPTS
 
-CONFORMANCE = Path(os.environ.get("POSTOFFICE_CONFORMANCE")
-                   or Path(__file__).resolve().parents[3].parent / "shared" / "conformance")
-SCRIPTS = CONFORMANCE / "imaptest-scripts" / "tests"
+SCRIPTS = IMAPTEST_SCRIPTS
 FETCH_SCRIPTS = ["fetch-envelope", "fetch-bodystructure", "fetch-body", "fetch-body-mime",
                  "fetch-body-message-rfc822", "fetch-body-message-rfc822-mime",
                  "fetch-body-message-rfc822-x2", "fetch-binary-mime",
