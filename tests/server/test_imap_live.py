@@ -91,8 +91,8 @@ class Raw:
 
 def test_logindisabled_until_starttls(tmp_path: Path) -> None:
     authority = Authority(tmp_path)
-    config = ImapConfig(tls_available=True, plaintext_auth=False)
-    with ImapServerThread(tmp_path / "data", {ALICE: PASSWORD},
+    config = ImapConfig(tls_available=True)
+    with ImapServerThread(tmp_path / "data", {ALICE: PASSWORD}, plaintext_auth="never",
                           tls_context=authority.server("localhost"), config=config) as server:
         client = imaplib.IMAP4("localhost", server.port, timeout=10)
         assert "LOGINDISABLED" in client.capabilities and "STARTTLS" in client.capabilities

@@ -16,7 +16,6 @@ import pytest
 from sievelib.managesieve import Client
 
 from memory_script_store import MemoryScriptStore
-from postoffice.proto.managesieve.config import ServerConfig
 from postoffice.server.managesieve import ManageSieveListener, serve_managesieve
 from postoffice.sieve import SUPPORTED
 from postoffice.testing.certs import Authority
@@ -154,7 +153,7 @@ def test_no_login_before_tls(server: Running) -> None:
 
 
 def test_without_certificate_no_starttls() -> None:
-    running = Running(None, config=ServerConfig(plaintext_auth=True))
+    running = Running(None, plaintext_auth="always")
     try:
         client = managesieve.MANAGESIEVE("127.0.0.1", running.port, timeout=10)
         assert not client.supports_tls and client.loginmechs == ["PLAIN"]

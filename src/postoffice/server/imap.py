@@ -111,7 +111,7 @@ class ImapListener:
     """Before authentication, a shorter wait."""
     plaintext_auth: str = "never"
     """Logins without TLS: "never", "loopback" or "always" (policy/logins.py), decided per
-    connection (`config.plaintext_auth` True allows them everywhere)."""
+    connection into the core's `plaintext_auth`."""
     handshake_timeout: float = 60.0
 
 
@@ -130,10 +130,9 @@ class ImapSession(StreamSession):
         self._watched: int | None = None
 
     def started(self) -> None:
-        config = self.ctx.config
-        if not config.plaintext_auth and plaintext_login_allowed(self.ctx.plaintext_auth,
-                                                                 self.client_ip):
-            self.conn = core.ImapConnection(dataclasses.replace(config, plaintext_auth=True))
+        allowed = plaintext_login_allowed(self.ctx.plaintext_auth, self.client_ip)
+        self.conn = core.ImapConnection(dataclasses.replace(self.ctx.config,
+                                                            plaintext_auth=allowed))
 
     def feed(self, data: bytes) -> None:
         if self._inflate is not None:

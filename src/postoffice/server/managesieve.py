@@ -54,8 +54,8 @@ class ManageSieveContext:
     """Growing delays after failed logins (shared with the other listeners)."""
     limiter: ConnectionLimiter | None = None
     plaintext_auth: str = "never"
-    """AUTHENTICATE without TLS: "never", "loopback" or "always" (policy/logins.py), per
-    connection (`core_config.plaintext_auth` True allows it everywhere)."""
+    """AUTHENTICATE without TLS: "never", "loopback" or "always" (policy/logins.py), decided
+    per connection into the core's `plaintext_auth`."""
     sessions: set[ManageSieveSession] = field(default_factory=set)
 
 
@@ -68,10 +68,8 @@ class ManageSieveSession(StreamSession):
         self.conn = ServerConnection(ctx.core_config)
 
     def started(self) -> None:
-        config = self.ctx.core_config
-        if not config.plaintext_auth and plaintext_login_allowed(self.ctx.plaintext_auth,
-                                                                 self.client_ip):
-            self.conn = ServerConnection(replace(config, plaintext_auth=True))
+        allowed = plaintext_login_allowed(self.ctx.plaintext_auth, self.client_ip)
+        self.conn = ServerConnection(replace(self.ctx.core_config, plaintext_auth=allowed))
 
     def feed(self, data: bytes) -> None:
         self.conn.receive_data(data)

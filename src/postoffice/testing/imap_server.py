@@ -22,14 +22,15 @@ class ImapServerThread:
     def __init__(self, data_dir: Path, users: Mapping[str, str], *, host: str = "127.0.0.1",
                  tls_context: ssl.SSLContext | None = None, implicit_tls: bool = False,
                  config: ImapConfig | None = None, poll_interval: float = 0.25,
-                 login_timeout: float = 60.0) -> None:
+                 login_timeout: float = 60.0, plaintext_auth: str = "always") -> None:
         self.data_dir = data_dir
         self.host = host
         self.port = 0
         self._users = dict(users)
         self._tls = tls_context
         self._config = config or ImapConfig(tls_available=tls_context is not None,
-                                            implicit_tls=implicit_tls, plaintext_auth=True)
+                                            implicit_tls=implicit_tls)
+        self._plaintext_auth = plaintext_auth
         self._interval = poll_interval
         self._login_timeout = login_timeout
         self._loop = asyncio.new_event_loop()
@@ -69,7 +70,8 @@ class ImapServerThread:
         self.watcher.start()
         ctx = ImapListener("imap", self._config, self.threads, self.watcher,
                            ConnectionLimiter(1000, 1000), AuthThrottle(0.05, 0.2, 60.0),
-                           lookup, self._tls, login_timeout=self._login_timeout)
+                           lookup, self._tls, login_timeout=self._login_timeout,
+                           plaintext_auth=self._plaintext_auth)
         self._server = await start_imap(ctx, self.sessions, sock)
 
     async def _stop(self) -> None:
