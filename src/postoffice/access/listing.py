@@ -57,15 +57,15 @@ def entries(folders: Iterable[Folder], subscribed: Iterable[str], patterns: Iter
             show_special: bool = True) -> list[Entry]:
     by_name = {f.name: f for f in folders}
     subs = set(subscribed)
-    parents = {name.rsplit(SEPARATOR, i)[0] for name in by_name
-               for i in range(1, name.count(SEPARATOR) + 1)}
+    parents = {a for name in by_name for a in _ancestors(name)}
+    ancestors = {a for name in subs for a in _ancestors(name)} - subs
+    """Parents of subscribed names that are not subscribed themselves."""
     patterns = list(patterns)
-    wanted = sorted(subs if (lsub or only_subscribed) else set(by_name) | (parents - set(by_name)))
-    ancestors = {p for name in subs for p in _ancestors(name)} - subs
+    candidates = set(subs) if (lsub or only_subscribed) else set(by_name) | parents
     if lsub or (only_subscribed and recursive):
-        wanted = sorted(set(wanted) | ancestors)
+        candidates |= ancestors
     result: list[Entry] = []
-    for name in wanted:
+    for name in sorted(candidates):
         if not any(matches(p, name) for p in patterns):
             continue
         if lsub and name in ancestors:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime
 import email.message
 import email.utils
 import hashlib
@@ -44,6 +43,7 @@ from dataclasses import dataclass
 from email import quoprimime
 from enum import StrEnum
 
+from postoffice.message.dates import parse_date
 from postoffice.message.headers import header_end, parse_fields
 from postoffice.message.trace import rfc5322_date
 from postoffice.proto.smtp.grammar import xtext_decode, xtext_encode
@@ -690,8 +690,5 @@ def _address(value: str | None) -> str | None:
 def _date(value: str | None) -> float | None:
     if not value:
         return None
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-        return (when if when.tzinfo else when.replace(tzinfo=datetime.UTC)).timestamp()
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
+    when = parse_date(value)
+    return None if when is None else when.timestamp()

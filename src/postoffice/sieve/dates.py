@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta, timezone
-from email.utils import format_datetime, parsedate_to_datetime
+from datetime import date, datetime, timedelta, timezone
+from email.utils import format_datetime
+
+from postoffice.message import dates
 
 DATE_PARTS = frozenset({"year", "month", "day", "date", "julian", "hour", "minute", "second",
                         "time", "iso8601", "std11", "zone", "weekday"})
@@ -16,11 +18,7 @@ _MJD_EPOCH = date(1858, 11, 17)
 def parse_date(value: str) -> datetime | None:
     """The date in a header value (for Received, the part after the last `;`); None when it
     is not an RFC 2822 date. A date in -0000 is taken as UTC."""
-    try:
-        parsed = parsedate_to_datetime(value.rpartition(";")[2].strip())
-    except (TypeError, ValueError, IndexError):
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return dates.parse_date(value.rpartition(";")[2].strip())
 
 
 def zone(text: str) -> timezone:

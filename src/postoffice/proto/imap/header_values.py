@@ -1,4 +1,5 @@
-"""Header values SEARCH, SORT and THREAD interpret: addresses, dates, message ids.
+"""Header values SEARCH, SORT and THREAD interpret: addresses and message ids (dates:
+message/dates.py).
 
 All parsing is lenient: it reads what real mail carries and never raises.
 """
@@ -7,8 +8,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_tz
 
 from postoffice.proto.imap.envelope import addresses
 
@@ -59,20 +58,6 @@ def address_text(addresses: list[Address]) -> str:
         else:
             parts.append(address.addr_spec)
     return ", ".join(parts)
-
-
-def parse_date(text: str) -> datetime | None:
-    """An RFC 5322 date-time in its own zone (no zone: UTC), or None when unreadable."""
-    parsed = parsedate_tz(text)
-    if parsed is None:
-        return None
-    year, month, day, hour, minute, second = parsed[:6]
-    offset = parsed[9] or 0
-    try:
-        zone = timezone(timedelta(seconds=offset))
-        return datetime(year, month, day, hour, minute, min(second, 59), tzinfo=zone)
-    except (ValueError, OverflowError):
-        return None
 
 
 _MSG_ID = re.compile(r"<([^<>]*)>")

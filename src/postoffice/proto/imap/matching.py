@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TypeVar
 
+from postoffice.message.dates import parse_date
 from postoffice.proto.imap.errors import GrammarError
-from postoffice.proto.imap.header_values import address_text, parse_addresses, parse_date
+from postoffice.proto.imap.header_values import address_text, parse_addresses
 from postoffice.proto.imap.search import And, Criterion, Not, Or, SearchKey
 from postoffice.proto.imap.search import Sequence as SequenceKey
 from postoffice.proto.imap.values import SequenceSet

@@ -12,7 +12,8 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from postoffice.proto.imap.header_values import Address, parse_addresses, parse_date
+from postoffice.message.dates import parse_date
+from postoffice.proto.imap.header_values import Address, parse_addresses
 from postoffice.proto.imap.view import MessageView
 
 SortKey = Callable[[MessageView], "str | float | int"]
