@@ -117,6 +117,7 @@ class ImapListener:
 
 class ImapSession(StreamSession):
     log = log
+    conn: core.ImapConnection
     read_high_water = READ_HIGH_WATER
 
     def __init__(self, ctx: ImapListener, sessions: set[ImapSession]) -> None:
@@ -143,9 +144,6 @@ class ImapSession(StreamSession):
                 return
         self.conn.receive_data(data)
 
-    def feed_eof(self) -> None:
-        self.conn.receive_eof()
-
     def goodbye(self, why: Goodbye) -> bytes:
         text = {"busy": "Too many connections, try again later",
                 "error": "Internal error, closing connection",
@@ -165,18 +163,13 @@ class ImapSession(StreamSession):
             data = self._deflate.compress(data) + self._deflate.flush(zlib.Z_SYNC_FLUSH)
         super().write(data)
 
-    async def _flush(self) -> bool:
-        """Write what the core has to send; False when the client stopped reading."""
-        self.write(self.conn.data_to_send())
-        return await self.drained(self.ctx.idle_timeout)
-
     async def serve(self) -> None:
         conn = self.conn
         conn.greet()
         while True:
             event = conn.next_event()
             if event is NEED_DATA or isinstance(event, NeedData):
-                if not await self._flush() or self.closed:
+                if not await self.flushed(self.ctx.idle_timeout) or self.closed:
                     return
                 timeout = self.ctx.idle_timeout if self.service else self.ctx.login_timeout
                 news = self._news if conn.idling else None
@@ -187,18 +180,18 @@ class ImapSession(StreamSession):
                     await self._send_news()
                 continue
             if isinstance(event, core.Closed):
-                await self._flush()
+                await self.flushed(self.ctx.idle_timeout)
                 return
             if isinstance(event, core.Credentials):
                 await self._authenticate(event)
             elif isinstance(event, core.StartTls):
-                self.write(conn.data_to_send())  # no await: the ClientHello must reach TLS
+                self.flush()  # no await: the ClientHello must reach TLS
                 assert self.ctx.tls_context is not None
                 if not await self.start_tls(self.ctx.tls_context, self.ctx.handshake_timeout):
                     return
                 conn.tls_started()
             elif isinstance(event, core.Compress):
-                self.write(conn.data_to_send())
+                self.flush()
                 self._deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -15)
                 self._inflate = zlib.decompressobj(-15)
             elif isinstance(event, core.Execute):

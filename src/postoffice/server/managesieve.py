@@ -61,6 +61,7 @@ class ManageSieveContext:
 
 class ManageSieveSession(StreamSession):
     log = log
+    conn: ServerConnection
 
     def __init__(self, ctx: ManageSieveContext) -> None:
         super().__init__(ctx.sessions, ctx.limiter)
@@ -70,12 +71,6 @@ class ManageSieveSession(StreamSession):
     def started(self) -> None:
         allowed = plaintext_login_allowed(self.ctx.plaintext_auth, self.client_ip)
         self.conn = ServerConnection(replace(self.ctx.core_config, plaintext_auth=allowed))
-
-    def feed(self, data: bytes) -> None:
-        self.conn.receive_data(data)
-
-    def feed_eof(self) -> None:
-        self.conn.receive_eof()
 
     def goodbye(self, why: Goodbye) -> bytes:
         if why == "timeout":
@@ -89,21 +84,21 @@ class ManageSieveSession(StreamSession):
         while True:
             event = conn.next_event()
             if event is ev.NEED_DATA:
-                self.write(conn.data_to_send())
+                self.flush()
                 if self.closed:
                     return
                 if not await self.wait_for_input(self.ctx.idle_timeout):
                     self.write(self.goodbye("timeout"))
                     return
             elif isinstance(event, ev.Closed):
-                self.write(conn.data_to_send())
+                self.flush()
                 return
             elif isinstance(event, ev.Authenticate):
                 await self._authenticate(event)
             elif isinstance(event, ev.Request):
                 await self._request(event)
             elif isinstance(event, ev.StartTls):
-                self.write(conn.data_to_send())
+                self.flush()
                 assert self.ctx.tls_context is not None
                 if not await self.start_tls(self.ctx.tls_context, self.ctx.handshake_timeout):
                     return

@@ -82,6 +82,7 @@ async def start_pop3_server(
 
 class Pop3Session(StreamSession):
     log = log
+    conn: ServerConnection
 
     def __init__(self, ctx: Pop3Listener, sessions: set[Pop3Session]) -> None:
         super().__init__(sessions, ctx.limiter)
@@ -93,12 +94,6 @@ class Pop3Session(StreamSession):
     def started(self) -> None:
         self.conn = ServerConnection(self.ctx.core_config(self.client_ip),
                                      secure=self.ctx.implicit_tls)
-
-    def feed(self, data: bytes) -> None:
-        self.conn.receive_data(data)
-
-    def feed_eof(self) -> None:
-        self.conn.receive_eof()
 
     def goodbye(self, why: Goodbye) -> bytes:
         if why == "timeout":
@@ -116,11 +111,6 @@ class Pop3Session(StreamSession):
         self._draining = True
         self.wake()
 
-    async def _flush(self) -> bool:
-        """Write what the core has to send; False when the client stopped reading."""
-        self.write(self.conn.data_to_send())
-        return await self.drained(self.ctx.idle_timeout)
-
     async def serve(self) -> None:
         conn = self.conn
         hostname = self.ctx.hostname
@@ -128,7 +118,7 @@ class Pop3Session(StreamSession):
         while True:
             event = conn.next_event()
             if isinstance(event, ev.NeedData):
-                if not await self._flush() or self.closed:
+                if not await self.flushed(self.ctx.idle_timeout) or self.closed:
                     return
                 if self._draining and conn.state is not State.TRANSACTION:
                     self.write(responses.err("Server shutting down, try again later", "SYS/TEMP"))
@@ -137,10 +127,10 @@ class Pop3Session(StreamSession):
                     self.write(self.goodbye("timeout"))
                     return
             elif isinstance(event, ev.Closed):
-                await self._flush()
+                await self.flushed(self.ctx.idle_timeout)
                 return
             elif isinstance(event, ev.StartTls):
-                self.write(conn.data_to_send())  # no await: the ClientHello must reach TLS
+                self.flush()  # no await: the ClientHello must reach TLS
                 assert self.ctx.tls_context is not None
                 if not await self.start_tls(self.ctx.tls_context, self.ctx.handshake_timeout):
                     return

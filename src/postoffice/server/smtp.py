@@ -54,6 +54,7 @@ class ListenerContext:
 
 class SmtpSession(StreamSession):
     log = log
+    conn: ServerConnection
 
     def __init__(self, ctx: ListenerContext, sessions: set[SmtpSession]) -> None:
         super().__init__(sessions, ctx.limiter)
@@ -75,12 +76,6 @@ class SmtpSession(StreamSession):
         if self.ctx.implicit_tls:
             self.info.tls = tlsinfo.describe(self._transport.get_extra_info("ssl_object"))
 
-    def feed(self, data: bytes) -> None:
-        self.conn.receive_data(data)
-
-    def feed_eof(self) -> None:
-        self.conn.receive_eof()
-
     def eof_received(self) -> bool:
         super().eof_received()
         return True  # keep the write side open: replies to pipelined commands still go out
@@ -99,9 +94,6 @@ class SmtpSession(StreamSession):
         """Ask the session to end after its current transaction (shutdown)."""
         self._draining = True
         self.wake()
-
-    def _flush(self) -> None:
-        self.write(self.conn.data_to_send())
 
     def _say(self, reply: Reply) -> None:
         """Write a last reply the core did not produce (timeouts, shutdown, errors)."""
@@ -123,7 +115,7 @@ class SmtpSession(StreamSession):
         while True:
             event = conn.next_event()
             if event is ev.NEED_DATA:
-                self._flush()
+                self.flush()
                 if self.closed:
                     return
                 if self._draining and self._txn is None:
@@ -144,13 +136,13 @@ class SmtpSession(StreamSession):
             in_content = False
             assert isinstance(event, ev.Event)
             if isinstance(event, ev.Closed):
-                self._flush()
+                self.flush()
                 return
             reply = await self._handle(event)
             if reply is not None:
                 conn.send(reply)
                 if isinstance(event, ev.StartTls) and reply.code == 220:
-                    self._flush()
+                    self.flush()
                     if not await self._start_tls():
                         return
                 elif isinstance(event, ev.DataStart) and reply.code == 354:

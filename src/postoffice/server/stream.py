@@ -5,8 +5,8 @@ whose callbacks feed a sans-I/O core and wake a session coroutine.
 `read_high_water` octets ahead of our answers), lets the coroutine wait for input with a
 timeout (input that arrived while it was busy counts: nothing is missed), waits for a client
 that stopped reading, upgrades to TLS, and holds a connection-limiter slot for the session.
-Subclasses say how bytes reach their core (`feed`, `feed_eof`), what the session does
-(`serve`) and what it says when it must hang up (`goodbye`).
+Subclasses set their core as `conn`, say what the session does (`serve`) and what it says
+when it must hang up (`goodbye`); `flush` writes what the core has to send.
 """
 
 from __future__ import annotations
@@ -14,16 +14,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from typing import Any, ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, Protocol, cast
 
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
 
 Goodbye = Literal["busy", "error", "timeout"]
 
 
+class Core(Protocol):
+    """The sans-I/O side every protocol core offers the adapter."""
+
+    def receive_data(self, data: bytes) -> None: ...
+    def receive_eof(self) -> None: ...
+    def data_to_send(self) -> bytes: ...
+
+
 class StreamSession(asyncio.Protocol):
     log: ClassVar[logging.Logger]
     read_high_water: ClassVar[int] = 256 * 1024
+    conn: Core
+    """The protocol core (set by the subclass)."""
 
     def __init__(self, sessions: set[Any], limiter: ConnectionLimiter | None) -> None:
         """`sessions`: the listener's live sessions (a set of the subclass)."""
@@ -45,10 +55,10 @@ class StreamSession(asyncio.Protocol):
     # -- what a protocol supplies ------------------------------------------------------------
 
     def feed(self, data: bytes) -> None:
-        raise NotImplementedError
+        self.conn.receive_data(data)
 
     def feed_eof(self) -> None:
-        raise NotImplementedError
+        self.conn.receive_eof()
 
     async def serve(self) -> None:
         raise NotImplementedError
@@ -131,6 +141,15 @@ class StreamSession(asyncio.Protocol):
                 news_task.cancel()
             self._waiter.cancel()
             self._waiter = None
+
+    def flush(self) -> None:
+        """Write what the core has to send."""
+        self.write(self.conn.data_to_send())
+
+    async def flushed(self, timeout: float) -> bool:
+        """Flush, then wait while the client is not reading; False after `timeout`."""
+        self.flush()
+        return await self.drained(timeout)
 
     def write(self, data: bytes) -> None:
         """Write now, without waiting for the client to read."""
