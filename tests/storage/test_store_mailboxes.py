@@ -236,7 +236,8 @@ def test_folder_heads_poll_many_folders(mailbox: Store, append: Append) -> None:
 
 
 def test_summaries_are_shared_by_blob(mailbox: Store) -> None:
-    summary = Summary("d" * 64, b"(NIL)", b"(BODY)", b"(BS)", '{"subject": "x"}')
+    summary = Summary("d" * 64, b"Subject: x\r\n\r\n", b"(NIL)", b"(BODY)", b"(BS)",
+                      '{"subject": "x"}')
     mailbox.put_summaries([summary])
     mailbox.put_summaries([summary])
     assert mailbox.get_summaries(["d" * 64, "e" * 64]) == {"d" * 64: summary}

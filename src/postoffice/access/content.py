@@ -20,6 +20,8 @@ SUMMARY_FIELDS = ("from", "to", "cc", "bcc", "subject", "date", "message-id", "i
                   "references", "reply-to", "sender")
 """Header fields kept decoded in the summary: SEARCH on them needs no message read."""
 CACHED_MESSAGES = 16
+CACHED_SUMMARIES = 20_000
+"""Summaries a session keeps (a blob's summary never changes)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,17 @@ class ContentCache:
     def __init__(self, size: int = CACHED_MESSAGES) -> None:
         self._size = size
         self._items: OrderedDict[str, Parsed] = OrderedDict()
+        self.summaries: dict[str, Summary] = {}
+        self._fields: dict[str, dict[str, list[str]]] = {}
+
+    def fields(self, blob: str, encoded: str) -> dict[str, list[str]]:
+        """A summary's decoded header fields, parsed once per session."""
+        found = self._fields.get(blob)
+        if found is None:
+            if len(self._fields) >= CACHED_SUMMARIES:
+                self._fields.clear()
+            found = self._fields[blob] = json.loads(encoded)
+        return found
 
     def get(self, store: Store, blob: str) -> Parsed:
         found = self._items.get(blob)
@@ -55,21 +68,36 @@ def summarize(blob: str, parsed: Parsed) -> Summary:
         key = name.lower()
         if key in SUMMARY_FIELDS:
             fields.setdefault(key, []).append(mime.decode_words(value))
-    return Summary(blob, r.render(envelope(raw, root)), r.render(body_structure(raw, root, False)),
+    return Summary(blob, raw[root.header_start:root.header_end], r.render(envelope(raw, root)),
+                   r.render(body_structure(raw, root, False)),
                    r.render(body_structure(raw, root, True)),
                    json.dumps(fields, ensure_ascii=False, separators=(",", ":")))
 
 
+def header_only(summary: Summary) -> Parsed:
+    """The message's header section as a message of its own (for BODY[HEADER...]): header
+    sections read only the offsets, so nothing needs parsing."""
+    end = len(summary.header)
+    return Parsed(summary.header, mime.Part(0, end, end, end))
+
+
 def summaries(store: Store, cache: ContentCache, blobs: Sequence[str]) -> dict[str, Summary]:
-    """The summary of each blob: stored ones, and the missing ones made and stored now."""
-    unique = list(dict.fromkeys(blobs))
-    found = store.get_summaries(unique)
-    missing = [b for b in unique if b not in found]
-    if missing:
-        made = [summarize(b, cache.get(store, b)) for b in missing]
-        store.put_summaries(made)
-        found.update((s.blob, s) for s in made)
-    return found
+    """The summary of each blob: the session's, stored ones, and missing ones made and
+    stored now."""
+    known = cache.summaries
+    result = {b: known[b] for b in blobs if b in known}
+    wanted = [b for b in dict.fromkeys(blobs) if b not in result]
+    if wanted:
+        found = store.get_summaries(wanted)
+        made = [summarize(b, cache.get(store, b)) for b in wanted if b not in found]
+        if made:
+            store.put_summaries(made)
+            found.update((s.blob, s) for s in made)
+        result.update(found)
+        if len(known) + len(found) > CACHED_SUMMARIES:
+            known.clear()
+        known.update(found)
+    return result
 
 
 class View:
@@ -84,7 +112,7 @@ class View:
         self.seq, self.uid, self.flags, self.recent = seq, uid, flags, recent
         self.internal_date, self.size, self.modseq, self.blob = internal_date, size, modseq, blob
         self._store, self._cache = store, cache
-        self._fields: dict[str, list[str]] | str = fields
+        self._fields = fields
         self._parsed: Parsed | None = None
 
     def _content(self) -> Parsed:
@@ -95,10 +123,7 @@ class View:
     def header(self, name: str) -> list[str]:
         key = name.lower()
         if key in SUMMARY_FIELDS:
-            if isinstance(self._fields, str):
-                self._fields = json.loads(self._fields)
-            assert isinstance(self._fields, dict)
-            return list(self._fields.get(key, []))
+            return list(self._cache.fields(self.blob, self._fields).get(key, ()))
         parsed = self._content()
         header = parsed.raw[parsed.root.header_start:parsed.root.header_end]
         return [mime.decode_words(v) for n, v in mime.header_fields(header) if n.lower() == key]

@@ -6,7 +6,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from postoffice.access.content import ContentCache, summaries
+from postoffice.access.content import ContentCache, header_only, summaries
 from postoffice.access.selected import Selected
 from postoffice.message.mime import Part
 from postoffice.proto.imap import sections
@@ -19,6 +19,15 @@ _ROW_ITEMS = {"INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE"
               "BINARY.SIZE", "RFC822", "RFC822.HEADER", "RFC822.TEXT"}
 _SUMMARY_ITEMS = {"ENVELOPE", "BODY", "BODYSTRUCTURE"}
 _SETS_SEEN = {"RFC822", "RFC822.TEXT"}
+_HEADER_TEXTS = {"HEADER", "HEADER.FIELDS", "HEADER.FIELDS.NOT"}
+
+
+def reads_header_only(attribute: FetchAttribute) -> bool:
+    """The item is (part of) the message's own header section: the summary has it."""
+    section = attribute.section
+    return attribute.name == "RFC822.HEADER" or (
+        attribute.name == "BODY" and section is not None and not section.part
+        and section.text in _HEADER_TEXTS)
 
 
 class FetchError(Exception):
@@ -79,10 +88,12 @@ def fetch(store: Store, cache: ContentCache, view: Selected, indexes: Sequence[i
     rows: dict[int, MessageRow] = {}
     if names & _ROW_ITEMS:
         wanted = [view.uids[i] for i in indexes]
-        rows = {row.uid: row for row in store.messages_by_uid(view.id, wanted)}
+        rows = view.rows(store, wanted)
     found: dict[str, Summary] = {}
-    if names & _SUMMARY_ITEMS:
+    if names & _SUMMARY_ITEMS or any(map(reads_header_only, attributes)):
         found = summaries(store, cache, [row.blob for row in rows.values()])
+    if names <= {"UID", "FLAGS", "MODSEQ"}:
+        return FetchResult(_flag_lines(view, indexes, names, modseq, rev1), False)
     if wants_seen(attributes) and not view.read_only:
         unseen = [view.uids[i] for i in indexes
                   if "\\Seen" not in view.flags[i].split() and (not rows or view.uids[i] in rows)]
@@ -113,6 +124,26 @@ def fetch(store: Store, cache: ContentCache, view: Selected, indexes: Sequence[i
     return FetchResult(bytes(out), missing)
 
 
+def _flag_lines(view: Selected, indexes: Sequence[int], names: set[str], modseq: bool,
+                rev1: bool) -> bytes:
+    """The common resync FETCH (UID FLAGS [MODSEQ]) of many messages, one format per line."""
+    uids, flags, modseqs = view.uids, view.flags, view.modseqs
+    recent = view.recent if rev1 else set()
+    parts = []
+    for i in indexes:
+        uid = uids[i]
+        items = []
+        if "UID" in names:
+            items.append(f"UID {uid}")
+        if "FLAGS" in names:
+            items.append(f"FLAGS ({flags[i]} \\Recent)" if uid in recent and flags[i]
+                         else "FLAGS (\\Recent)" if uid in recent else f"FLAGS ({flags[i]})")
+        if modseq or "MODSEQ" in names:
+            items.append(f"MODSEQ ({modseqs[i]})")
+        parts.append(f"* {i + 1} FETCH ({' '.join(items)})\r\n")
+    return "".join(parts).encode("utf-8")
+
+
 def _item(store: Store, cache: ContentCache, attribute: FetchAttribute, row: MessageRow,
           found: dict[str, Summary]) -> bytes:
     name = attribute.name
@@ -126,7 +157,8 @@ def _item(store: Store, cache: ContentCache, attribute: FetchAttribute, row: Mes
         return b"BODYSTRUCTURE " + found[row.blob].bodystructure
     if name == "BODY" and attribute.section is None:
         return b"BODY " + found[row.blob].body
-    parsed = cache.get(store, row.blob)
+    parsed = header_only(found[row.blob]) if reads_header_only(attribute) \
+        else cache.get(store, row.blob)
     if name in ("RFC822", "RFC822.HEADER", "RFC822.TEXT"):
         text = {"RFC822": None, "RFC822.HEADER": "HEADER", "RFC822.TEXT": "TEXT"}[name]
         data = sections.section_bytes(parsed.raw, parsed.root, Section((), text))

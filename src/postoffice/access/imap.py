@@ -20,6 +20,7 @@ from postoffice.proto.imap import commands as c
 from postoffice.proto.imap import matching, sort, thread
 from postoffice.proto.imap import responses as r
 from postoffice.proto.imap.matching import compact_set
+from postoffice.proto.imap.search import And, Criterion, Not, Or, SearchKey
 from postoffice.proto.imap.values import SequenceSet
 from postoffice.storage import AlreadyExists, InUse, NotFound, StorageError, Store
 from postoffice.storage.interfaces import Folder
@@ -522,23 +523,29 @@ class ImapService:
 
     # -- search, sort, thread --------------------------------------------------------------------
 
-    def _views(self, indexes: Sequence[int] | None = None) -> list[View]:
+    def _views(self, key: SearchKey | None = None) -> list[View] | list[FlagView]:
+        """A view per message; without `key`, complete (SORT, THREAD); with it, only what
+        the key reads (flags and uids come from the session, rows and summaries from the
+        store only when the key looks at sizes, dates, headers or bodies)."""
         view = self._view()
         store = self.store
-        picked = range(view.exists) if indexes is None else indexes
-        rows = {row.uid: row for row in store.messages_by_uid(
-            view.id, [view.uids[i] for i in picked])}
-        found = summaries(store, self.cache, [row.blob for row in rows.values()])
+        flagsets = _flag_sets(view.flags)
+        if key is not None and matching.cost(key) == 0 and not _reads_rows(key):
+            return [FlagView(i + 1, uid, flagsets[i], uid in view.recent, view.modseqs[i])
+                    for i, uid in enumerate(view.uids)]
+        with_fields = key is None or matching.cost(key) > 0
+        rows = view.rows(store, view.uids)
+        found = summaries(store, self.cache, [row.blob for row in rows.values()]) \
+            if with_fields else {}
         views = []
-        for i in picked:
-            row = rows.get(view.uids[i])
+        for i, uid in enumerate(view.uids):
+            row = rows.get(uid)
             if row is None:
                 continue
-            views.append(View(store, self.cache, seq=i + 1, uid=row.uid,
-                              flags=frozenset(view.flags[i].split()),
-                              recent=row.uid in view.recent, internal_date=row.internal_date,
+            views.append(View(store, self.cache, seq=i + 1, uid=uid, flags=flagsets[i],
+                              recent=uid in view.recent, internal_date=row.internal_date,
                               size=row.size, modseq=view.modseqs[i], blob=row.blob,
-                              fields=found[row.blob].fields))
+                              fields=found[row.blob].fields if with_fields else "{}"))
         return views
 
     def _context(self) -> matching.SearchContext:
@@ -552,7 +559,7 @@ class ImapService:
         args = command.arguments
         assert isinstance(args, c.Search)
         view = self._view()
-        matched = matching.search(args.key, self._views(), self._context())
+        matched = matching.search(args.key, self._views(args.key), self._context())
         numbers = [m.uid if command.uid else m.seq for m in matched]
         modseq = None
         if matching.uses_modseq(args.key):
@@ -589,3 +596,46 @@ class ImapService:
         threads = thread.thread(args.algorithm, matched)
         data = b"* THREAD " + thread.render_threads(threads, uid=command.uid) + b"\r\n"
         return self._ok_with(command, data, "THREAD completed")
+
+
+class FlagView:
+    """A message as a key on flags, numbers and modseqs sees it (proto/imap/view.py)."""
+
+    __slots__ = ("flags", "modseq", "recent", "seq", "uid")
+    internal_date = 0.0
+    size = 0
+
+    def __init__(self, seq: int, uid: int, flags: frozenset[str], recent: bool,
+                 modseq: int) -> None:
+        self.seq, self.uid, self.flags, self.recent, self.modseq = seq, uid, flags, recent, modseq
+
+    def header(self, name: str) -> list[str]:
+        raise AssertionError("a flag view has no header fields")
+
+    def header_text(self) -> str:
+        raise AssertionError("a flag view has no header")
+
+    def body_text(self) -> str:
+        raise AssertionError("a flag view has no body")
+
+
+def _flag_sets(flags: Sequence[str]) -> list[frozenset[str]]:
+    """Each message's flags as a set; equal flag strings share one set."""
+    made: dict[str, frozenset[str]] = {}
+    return [made.get(f) or made.setdefault(f, frozenset(f.split())) for f in flags]
+
+
+_ROW_KEYS = frozenset({"LARGER", "SMALLER", "BEFORE", "ON", "SINCE", "OLDER", "YOUNGER"})
+
+
+def _reads_rows(key: SearchKey) -> bool:
+    """The key looks at a message's size or internal date."""
+    if isinstance(key, Criterion):
+        return key.name in _ROW_KEYS
+    if isinstance(key, Not):
+        return _reads_rows(key.key)
+    if isinstance(key, Or):
+        return _reads_rows(key.left) or _reads_rows(key.right)
+    if isinstance(key, And):
+        return any(_reads_rows(k) for k in key.keys)
+    return False

@@ -33,6 +33,8 @@ class Selected:
         self.pending_expunge: set[int] = set()
         self.saved: tuple[int, ...] = ()
         """SEARCHRES: uids of the last SEARCH ... RETURN (SAVE)."""
+        self._rows: dict[int, MessageRow] = {}
+        """Rows read so far: a uid's size, date and blob never change (flags live above)."""
 
     @property
     def id(self) -> int:
@@ -79,6 +81,13 @@ class Selected:
                 picked.update(range(a - 1, b))
         return sorted(picked)
 
+    def rows(self, store: Store, uids: Sequence[int]) -> dict[int, MessageRow]:
+        """The stored rows of these uids that still exist (size, date, blob: read once)."""
+        missing = [u for u in uids if u not in self._rows]
+        if missing:
+            self._rows.update((row.uid, row) for row in store.messages_by_uid(self.id, missing))
+        return {u: self._rows[u] for u in uids if u in self._rows}
+
     # -- changes ---------------------------------------------------------------------------------
 
     def apply_own(self, rows: Iterable[MessageRow]) -> None:
@@ -101,6 +110,7 @@ class Selected:
             if not qresync:
                 out += b"* %d EXPUNGE\r\n" % (i + 1)
             del self.uids[i], self.flags[i], self.modseqs[i]
+            self._rows.pop(uid, None)
             self.recent.discard(uid)
             self.pending_expunge.discard(uid)
         return bytes(out)

@@ -95,6 +95,8 @@ class Summary:
     """The parsed form of one blob (see migration 0007, message_summaries)."""
 
     blob: str
+    header: bytes
+    """The message's header section as stored (its empty line included)."""
     envelope: bytes
     body: bytes
     bodystructure: bytes

@@ -7,7 +7,9 @@ All parsing is lenient: it reads what real mail carries and never raises.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from postoffice.proto.imap.envelope import addresses
 
@@ -28,9 +30,11 @@ class Address:
         return f"{self.mailbox}@{self.host}" if self.host else self.mailbox
 
 
-def parse_addresses(text: str) -> list[Address]:
+@lru_cache(maxsize=65536)
+def parse_addresses(text: str) -> tuple[Address, ...]:
     """An address list (RFC 5322 3.4) with groups, read by ENVELOPE's parser
-    (proto/imap/envelope.py); a display name missing, the comment stands in for it."""
+    (proto/imap/envelope.py); a display name missing, the comment stands in for it. Cached:
+    a session's SEARCH and SORT read the same fields again and again."""
     found: list[Address] = []
     for name, _route, mailbox, host in addresses(text.encode("utf-8")):
         if host is None:
@@ -38,7 +42,7 @@ def parse_addresses(text: str) -> list[Address]:
                 found.append(Address("", _text(mailbox), "", group=True))
             continue
         found.append(Address(_text(name), _text(mailbox), _text(host)))
-    return found
+    return tuple(found)
 
 
 def _text(value: bytes | None) -> str:
@@ -47,7 +51,13 @@ def _text(value: bytes | None) -> str:
     return value.decode("utf-8", "replace")
 
 
-def address_text(addresses: list[Address]) -> str:
+@lru_cache(maxsize=65536)
+def plain_addresses(text: str) -> str:
+    """An address field written out plainly (see address_text), case-folded for matching."""
+    return address_text(parse_addresses(text)).casefold()
+
+
+def address_text(addresses: Sequence[Address]) -> str:
     """The addresses written out plainly: `Name <a@b>, c@d, group: e@f`."""
     parts = []
     for address in addresses:

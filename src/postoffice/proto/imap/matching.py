@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from postoffice.message.dates import parse_date
 from postoffice.proto.imap.errors import GrammarError
-from postoffice.proto.imap.header_values import address_text, parse_addresses
+from postoffice.proto.imap.header_values import plain_addresses
 from postoffice.proto.imap.search import And, Criterion, Not, Or, SearchKey
 from postoffice.proto.imap.search import Sequence as SequenceKey
 from postoffice.proto.imap.values import SequenceSet
@@ -214,7 +214,7 @@ class _Compiler:
 def _address_match(needle: str, value: str) -> bool:
     """In the field as written, or in its addresses written plainly (comments and odd
     spacing inside an address do not hide it)."""
-    return needle in value.casefold() or needle in address_text(parse_addresses(value)).casefold()
+    return needle in value.casefold() or needle in plain_addresses(value)
 
 
 def _keyword(keyword: str) -> Predicate:

@@ -32,10 +32,12 @@ ALTER TABLE users ADD COLUMN used_bytes INTEGER NOT NULL DEFAULT 0;
 UPDATE users SET used_bytes = (SELECT COALESCE(SUM(m.size), 0) FROM mailbox_messages m
     JOIN folders f ON f.id = m.folder_id WHERE f.user_id = users.id);
 
--- The parsed form of one blob: IMAP ENVELOPE / BODY / BODYSTRUCTURE as sent, and the decoded
--- fields SEARCH, SORT and THREAD read without opening the message (JSON object).
+-- The parsed form of one blob: IMAP ENVELOPE / BODY / BODYSTRUCTURE as sent, the header
+-- section (BODY[HEADER...] without opening the message), and the decoded fields SEARCH, SORT
+-- and THREAD read (JSON object).
 CREATE TABLE message_summaries (
     blob           TEXT  PRIMARY KEY,
+    header         BLOB  NOT NULL,
     envelope       BLOB  NOT NULL,
     body           BLOB  NOT NULL,
     bodystructure  BLOB  NOT NULL,

@@ -602,7 +602,7 @@ class SqliteStore:
         with _errors():
             for chunk, marks in mailboxes.in_chunks(blobs):
                 for row in self._db.execute(
-                        "SELECT blob, envelope, body, bodystructure, fields"
+                        "SELECT blob, header, envelope, body, bodystructure, fields"
                         f" FROM message_summaries WHERE blob IN ({marks})", chunk):
                     found[row[0]] = Summary(*row)
         return found
@@ -612,9 +612,10 @@ class SqliteStore:
             return
         with self._transaction():
             self._db.executemany(
-                "INSERT OR IGNORE INTO message_summaries (blob, envelope, body, bodystructure,"
-                " fields) VALUES (?,?,?,?,?)",
-                [(s.blob, s.envelope, s.body, s.bodystructure, s.fields) for s in summaries])
+                "INSERT OR IGNORE INTO message_summaries (blob, header, envelope, body,"
+                " bodystructure, fields) VALUES (?,?,?,?,?,?)",
+                [(s.blob, s.header, s.envelope, s.body, s.bodystructure, s.fields)
+                 for s in summaries])
 
     # sieve scripts
 
