@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from postoffice.access.index_cache import FolderIndexCache
 from postoffice.auth.dkim.sign import SigningKey
 from postoffice.auth.dns import Flow
 from postoffice.clock import SYSTEM_CLOCK
@@ -222,6 +223,7 @@ class Worker:
         self.sieve_listeners: list[ManageSieveListener] = []
         self.store_threads: StoreThreads | None = None
         self.folder_watcher: FolderWatcher | None = None
+        self.folder_indexes = FolderIndexCache()
         self.servers: list[asyncio.AbstractServer] = []
         self._stop = asyncio.Event()
 
@@ -382,6 +384,7 @@ class Worker:
             name, core, self._threads(), self.folder_watcher,
             ConnectionLimiter(settings.max_connections, settings.max_connections_per_ip),
             throttle, password_hash, tls_context, idle_timeout=settings.idle_timeout,
+            indexes=self.folder_indexes,
             plaintext_auth=settings.plaintext_auth)
 
     async def shutdown(self) -> None:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, tzinfo
 from postoffice.access import listing
 from postoffice.access.content import ContentCache, View, summaries
 from postoffice.access.fetch import FetchError, fetch
+from postoffice.access.index_cache import FolderIndexCache
 from postoffice.access.selected import Selected, vanished_earlier
 from postoffice.proto.imap import commands as c
 from postoffice.proto.imap import matching, sort, thread
@@ -43,11 +44,13 @@ class Outcome:
 
 
 class ImapService:
-    def __init__(self, username: str, *,
+    def __init__(self, username: str, *, indexes: FolderIndexCache | None = None,
                  notify: Callable[[int], None] = lambda folder_id: None,
                  zone: tzinfo | None = None) -> None:
         self._current: Store | None = None
         self.user = username
+        self.indexes = indexes or FolderIndexCache()
+        """Folder indexes kept by the process (shared by its sessions)."""
         self.selected: Selected | None = None
         self.enabled: frozenset[str] = frozenset()
         self.cache = ContentCache()
@@ -179,10 +182,11 @@ class ImapService:
         store = self.store
         low, high = store.claim_recent(folder.id, claim=not read_only)
         recent = range(low, high)
-        view = Selected(store.folder_index(folder.id), read_only, recent)
+        view = Selected(self.indexes.index(store, folder.id), read_only, recent)
         self.selected = view
         out = bytearray()
-        keywords = sorted({f for flags in set(view.flags) for f in flags.split()
+        distinct = set(view.flags)
+        keywords = sorted({f for flags in distinct for f in flags.split()
                            if not f.startswith("\\")})
         flags = " ".join([*SYSTEM_FLAGS, *keywords])
         out += f"* FLAGS ({flags})\r\n".encode()
@@ -191,8 +195,9 @@ class ImapService:
         out += b"* %d EXISTS\r\n" % view.exists
         if self.rev1:
             out += b"* %d RECENT\r\n" % len(view.recent)
-            first_unseen = next((i + 1 for i, f in enumerate(view.flags)
-                                 if "\\Seen" not in f.split()), None)
+            unseen = {f for f in distinct if "\\Seen" not in f.split()}
+            first_unseen = next((i + 1 for i, f in enumerate(view.flags) if f in unseen),
+                                None) if unseen else None
             if first_unseen is not None:
                 out += r.untagged_status("OK", "First unseen", f"[UNSEEN {first_unseen}]")
         out += r.untagged_status("OK", "UIDs valid", f"[UIDVALIDITY {folder.uidvalidity}]")
@@ -523,16 +528,28 @@ class ImapService:
 
     # -- search, sort, thread --------------------------------------------------------------------
 
-    def _views(self, key: SearchKey | None = None) -> list[View] | list[FlagView]:
+    def _matches(self, key: SearchKey) -> list[View] | list[FlagView]:
+        """The messages `key` matches. A key on flags, uids and modseqs alone is tested on
+        one reused view (the common SEARCH UNSEEN of a resync): no rows, no summaries."""
+        if matching.cost(key) or _reads_rows(key):
+            return matching.search(key, self._views(key), self._context())
+        view = self._view()
+        predicate = matching.compile_search(key, self._context())
+        cursor = FlagView(0, 0, frozenset(), False, 0)
+        matched = []
+        for i, (uid, flags) in enumerate(zip(view.uids, _flag_sets(view.flags), strict=True)):
+            cursor.seq, cursor.uid, cursor.flags = i + 1, uid, flags
+            cursor.recent, cursor.modseq = uid in view.recent, view.modseqs[i]
+            if predicate(cursor):
+                matched.append(FlagView(i + 1, uid, flags, cursor.recent, cursor.modseq))
+        return matched
+
+    def _views(self, key: SearchKey | None = None) -> list[View]:
         """A view per message; without `key`, complete (SORT, THREAD); with it, only what
-        the key reads (flags and uids come from the session, rows and summaries from the
-        store only when the key looks at sizes, dates, headers or bodies)."""
+        the key reads (summaries only when it looks at headers or bodies)."""
         view = self._view()
         store = self.store
         flagsets = _flag_sets(view.flags)
-        if key is not None and matching.cost(key) == 0 and not _reads_rows(key):
-            return [FlagView(i + 1, uid, flagsets[i], uid in view.recent, view.modseqs[i])
-                    for i, uid in enumerate(view.uids)]
         with_fields = key is None or matching.cost(key) > 0
         rows = view.rows(store, view.uids)
         found = summaries(store, self.cache, [row.blob for row in rows.values()]) \
@@ -559,7 +576,7 @@ class ImapService:
         args = command.arguments
         assert isinstance(args, c.Search)
         view = self._view()
-        matched = matching.search(args.key, self._views(args.key), self._context())
+        matched = self._matches(args.key)
         numbers = [m.uid if command.uid else m.seq for m in matched]
         modseq = None
         if matching.uses_modseq(args.key):

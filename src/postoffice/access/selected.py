@@ -27,7 +27,8 @@ class Selected:
         self.flags = index.flags
         """Space-separated, as stored; parallel to uids."""
         self.modseqs = index.modseqs
-        self.recent = {uid for uid in recent if self.position(uid) is not None}
+        self.recent = set(self.uids[bisect_left(self.uids, recent.start):
+                                    bisect_left(self.uids, recent.stop)])
         self.known_modseq = index.folder.highestmodseq
         self.uidnext = index.folder.uidnext
         self.pending_expunge: set[int] = set()

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from postoffice.access.imap import ImapService
+from postoffice.access.index_cache import FolderIndexCache
 from postoffice.credentials import verify_password
 from postoffice.policy.logins import plaintext_login_allowed
 from postoffice.proto.imap import responses as r
@@ -109,6 +110,8 @@ class ImapListener:
     """Autologout after this long without a command (RFC 9051 5.4: at least 30 minutes)."""
     login_timeout: float = 60.0
     """Before authentication, a shorter wait."""
+    indexes: FolderIndexCache = dataclasses.field(default_factory=FolderIndexCache)
+    """Folder indexes shared by the listener's sessions in this process."""
     plaintext_auth: str = "never"
     """Logins without TLS: "never", "loopback" or "always" (policy/logins.py), decided per
     connection into the core's `plaintext_auth`."""
@@ -253,7 +256,8 @@ class ImapSession(StreamSession):
             self.conn.authenticated(event.tag, False)
             return
         address = user.lower()
-        self.service = ImapService(address, notify=self.ctx.watcher.touch)
+        self.service = ImapService(address, indexes=self.ctx.indexes,
+                                   notify=self.ctx.watcher.touch)
         self.conn.authenticated(event.tag, True, address)
 
 
