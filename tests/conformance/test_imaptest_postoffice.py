@@ -18,10 +18,7 @@ from postoffice.testing.imaptest import load_script, run_script
 SCRIPTS = IMAPTEST_SCRIPTS
 USERS = {"tester@example.org": "imaptest-password", "tester2@example.org": "imaptest-password2"}
 
-KNOWN_FAILING = {
-    "append-binary": "a message APPENDed with Content-Transfer-Encoding: binary is stored as "
-    "sent, so BODY[1] returns its NUL octets; RFC 3516 asks to convert such parts (base64)",
-}
+KNOWN_FAILING: dict[str, str] = {}
 NOT_ADVERTISED = {"CATENATE", "NOTIFY", "CONTEXT=SEARCH", "CONTEXT=SORT", "URLAUTH",
                   "URLAUTH=BINARY"}
 """Extensions we do not offer: their scripts skip themselves."""

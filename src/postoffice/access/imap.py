@@ -17,6 +17,7 @@ from postoffice.access.content import ContentCache, View, summaries
 from postoffice.access.fetch import FetchError, fetch
 from postoffice.access.index_cache import FolderIndexCache
 from postoffice.access.selected import Selected, vanished_earlier
+from postoffice.message.binary import encode_binary_parts
 from postoffice.proto.imap import commands as c
 from postoffice.proto.imap import matching, sort, thread
 from postoffice.proto.imap import responses as r
@@ -341,7 +342,8 @@ class ImapService:
             if not message.data:
                 return self._no(command, "Empty message")
             writer = store.blobs.writer()
-            writer.write(message.data)
+            # A literal8 may carry binary parts: stored base64-encoded (RFC 3516 4.4).
+            writer.write(encode_binary_parts(message.data) if message.binary else message.data)
             when = message.date_time.timestamp() if message.date_time else time.time()
             flags = tuple(f for f in message.flags if f != "\\Recent")
             messages.append(NewMessage(writer.finish(), flags, when))
