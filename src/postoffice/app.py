@@ -241,7 +241,7 @@ class Worker:
         committer = GroupCommitter(lambda: open_store(data_dir))
         committer.start()
         blobs = committer.blobs
-        directory = DirectoryCache(lambda method, key: committer.run(_call, method, key))
+        directory = DirectoryCache(lambda method, *args: committer.run(_call, method, *args))
         install_key = verp_keys.load_or_create(data_dir)
         verp = ReturnPaths(
             install_key, is_local_domain=directory.is_local_domain,
@@ -432,8 +432,8 @@ def _rsa_key(keyring: Keyring) -> Callable[[str], SigningKey | None]:
     return key_for
 
 
-def _call(store: Store, method: str, key: str) -> object:
-    return getattr(store, method)(key)
+def _call(store: Store, method: str, *args: object) -> object:
+    return getattr(store, method)(*args)
 
 
 def _session_factory(ctx: ListenerContext, sessions: set[SmtpSession]) -> Callable[[], SmtpSession]:

@@ -16,6 +16,7 @@ from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import srs
 from postoffice.storage.interfaces import Alias, User
+from postoffice.storage.mailboxes import Quota
 
 SECRET = b"k" * 32
 USERS = {"bob@example.test", "carol@example.test"}
@@ -33,6 +34,11 @@ async def lookup(method: str, key: str) -> Any:
         return key == "example.test"
     if method == "get_alias":
         return Alias(key, ALIASES[key], 0.0) if key in ALIASES else None
+    if method == "quota":
+        return Quota(0, None)
+    if method == "active_sieve_script":
+        return None
+    assert method == "get_user", method
     return User(key, "x", (), 0.0) if key in USERS else None
 
 

@@ -31,8 +31,8 @@ class FakeClock:
         return self.t
 
 
-def _call(store: Store, method: str, key: str) -> object:
-    return getattr(store, method)(key)
+def _call(store: Store, method: str, *args: object) -> object:
+    return getattr(store, method)(*args)
 
 
 class World:
@@ -54,7 +54,7 @@ class World:
                                 relay=RelaySettings(trusted_networks=()))
                 intake = Intake(
                     config=config, clock=self.clock, blobs=committer.blobs,
-                    directory=DirectoryCache(lambda m, k: committer.run(_call, m, k)),
+                    directory=DirectoryCache(lambda m, *a: committer.run(_call, m, *a)),
                     commit=committer.commit,
                     greylist=Greylisting(settings=self.settings, run=committer.run,
                                          clock=self.clock),

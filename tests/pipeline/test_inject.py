@@ -12,8 +12,8 @@ from postoffice.storage.commit import GroupCommitter
 from postoffice.storage.interfaces import Store
 
 
-def _call(store: Store, method: str, key: str) -> object:
-    return getattr(store, method)(key)
+def _call(store: Store, method: str, *args: object) -> object:
+    return getattr(store, method)(*args)
 
 
 def test_inject_delivers_locally_and_queues_remote(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_inject_delivers_locally_and_queues_remote(tmp_path: Path) -> None:
         try:
             intake = Intake(
                 config=Config(data_dir=data), clock=SYSTEM_CLOCK, blobs=committer.blobs,
-                directory=DirectoryCache(lambda m, k: committer.run(_call, m, k)),
+                directory=DirectoryCache(lambda m, *a: committer.run(_call, m, *a)),
                 commit=committer.commit,
             )
             return await intake.inject(

@@ -13,6 +13,7 @@ from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.verp import ReturnPaths, bounce_header
 from postoffice.policy.verp import VerpToken, decode, encode
 from postoffice.storage.interfaces import User
+from postoffice.storage.mailboxes import Quota
 
 SECRET = b"s" * 32
 MESSAGE_ID = "01HF7Q3R2M8X4K9Z5V6T7W8Y9A"
@@ -22,6 +23,11 @@ USERS = {"alice@example.test", "postmaster@example.test"}
 async def lookup(method: str, key: str) -> Any:
     if method == "is_local_domain":
         return key == "example.test"
+    if method == "quota":
+        return Quota(0, None)
+    if method == "active_sieve_script":
+        return None
+    assert method == "get_user", method
     return User(key, "x", (), 0.0) if key in USERS else None
 
 

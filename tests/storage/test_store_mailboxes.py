@@ -3,11 +3,12 @@ flags, copy/move/expunge, quotas, summaries, Sieve scripts."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
-from postoffice.storage import AlreadyExists, InUse, NotFound, Store
+from postoffice.storage import AlreadyExists, Filing, InUse, NotFound, Store
 from postoffice.storage.mailboxes import NewMessage, QuotaExceeded, Summary
 
 if TYPE_CHECKING:
@@ -264,3 +265,41 @@ def test_sieve_scripts(mailbox: Store, backend: Backend) -> None:
     assert [s.name for s in mailbox.list_sieve_scripts(ALICE)] == ["other"]
     with pytest.raises(NotFound):
         mailbox.activate_sieve_script(ALICE, "missing")
+
+
+def test_vacation_replies_once_per_days(mailbox: Store, backend: Backend) -> None:
+    assert mailbox.note_vacation_reply(ALICE, "away", "Bob@Remote.example", 7)
+    assert not mailbox.note_vacation_reply(ALICE, "away", "bob@remote.example", 7)
+    assert not backend.open().note_vacation_reply(ALICE, "away", "bob@remote.example", 7)
+    assert mailbox.note_vacation_reply(ALICE, "other-handle", "bob@remote.example", 7)
+    assert mailbox.note_vacation_reply(ALICE, "away", "carol@remote.example", 7)
+    with pytest.raises(NotFound):
+        mailbox.note_vacation_reply("nobody@example.com", "away", "bob@remote.example", 7)
+
+
+def test_filed_copies_go_to_their_folders(mailbox: Store, mail: Mail) -> None:
+    mailbox.create_folder(ALICE, "Lists")
+    pending = mail.blob()
+    acceptance = dataclasses.replace(mail.acceptance(pending), filed=(
+        Filing(ALICE, "Lists", ("\\Seen", "$label1")),
+        Filing(ALICE, "Projects/New", (), create=True),
+        Filing(ALICE, "Missing"),
+        Filing(ALICE, None, ("\\Flagged",)),
+    ))
+    mailbox.accept([(pending, acceptance)])
+    lists = mailbox.list_mailbox(ALICE, "Lists")
+    assert [e.flags for e in lists] == [("\\Seen", "$label1")]
+    assert len(mailbox.list_mailbox(ALICE, "Projects/New")) == 1
+    assert mailbox.get_folder(ALICE, "Missing") is None
+    inbox = mailbox.list_mailbox(ALICE)
+    assert sorted(e.flags for e in inbox) == [(), ("\\Flagged",)]
+    assert mailbox.quota(ALICE).used == 4 * pending.size
+
+
+def test_filed_copies_of_junk_default_to_junk(mailbox: Store, mail: Mail) -> None:
+    pending = mail.blob()
+    acceptance = dataclasses.replace(mail.acceptance(pending), junk=True,
+                                     filed=(Filing(ALICE),))
+    mailbox.accept([(pending, acceptance)])
+    assert len(mailbox.list_mailbox(ALICE, "Junk")) == 1
+    assert mailbox.list_mailbox(ALICE) == []

@@ -1,8 +1,9 @@
-"""`postoffice user add|ls|rm|passwd`: mailboxes and the accounts that log in to them."""
+"""`postoffice user add|ls|rm|passwd|quota`: mailboxes and the accounts that log in to them."""
 
 from __future__ import annotations
 
 import argparse
+import re
 
 from postoffice.cli.common import (
     add_data_option,
@@ -42,7 +43,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     passwd.add_argument("address")
     passwd.add_argument("--password-stdin", action="store_true")
     passwd.set_defaults(handler=set_password)
-    for parser in (add, ls, rm, passwd):
+    quota = commands.add_parser("quota", help="show or set a user's storage quota")
+    quota.add_argument("address")
+    quota.add_argument("limit", nargs="?", help="bytes, a size like 500M or 2G (K=1024), or none")
+    quota.add_argument("--json", action="store_true")
+    quota.set_defaults(handler=user_quota)
+    for parser in (add, ls, rm, passwd, quota):
         add_data_option(parser)
 
 
@@ -105,4 +111,52 @@ def set_password(args: argparse.Namespace) -> int:
     print(f"password of {address} changed")
     if generated:
         print(f"new password (shown only now): {password}")
+    return 0
+
+
+_SIZE = re.compile(r"(\d+)([KMGT]?)", re.IGNORECASE | re.ASCII)
+_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+MAX_QUOTA = 2**63 - 1
+
+
+def parse_limit(text: str) -> int | None:
+    """Octets for `text` (bytes, or with a binary suffix K, M, G, T); None for "none"."""
+    if text.strip().lower() == "none":
+        return None
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise UsageError(f"invalid quota {text!r} (expected bytes, a size like 500M or 2G, or none)")
+    value = int(match[1]) << 10 * "BKMGT".index((match[2] or "B").upper())
+    if value > MAX_QUOTA:
+        raise UsageError(f"quota {text!r} is too large")
+    return value
+
+
+def human_size(octets: int) -> str:
+    value, unit = float(octets), 0
+    while value >= 1024 and unit < len(_UNITS) - 1:
+        value /= 1024
+        unit += 1
+    number = str(octets) if unit == 0 else f"{value:.1f}".removesuffix(".0")
+    return f"{number} {_UNITS[unit]}"
+
+
+def user_quota(args: argparse.Namespace) -> int:
+    address = normalize_address(args.address)
+    change = args.limit is not None
+    limit = parse_limit(args.limit) if change else None
+    with store_for(args) as store:
+        if change:
+            store.set_quota(address, limit)
+        quota = store.quota(address)
+    if args.json:
+        print_json({"address": address, "used_bytes": quota.used, "limit_bytes": quota.limit})
+    elif change:
+        print(f"quota of {address} set to {human_size(quota.limit)}" if quota.limit is not None
+              else f"quota of {address} removed (no limit)")
+    elif quota.limit is None:
+        print(f"{address}: {human_size(quota.used)} used, no limit")
+    else:
+        share = quota.used / quota.limit * 100 if quota.limit else 100.0
+        print(f"{address}: {human_size(quota.used)} of {human_size(quota.limit)} used ({share:.0f}%)")
     return 0

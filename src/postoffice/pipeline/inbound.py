@@ -58,6 +58,8 @@ class Judgement:
     """The Authentication-Results value (authserv-id first), for sealing forwarded copies."""
     chain: arc.ArcResult | None = None
     """What ARC validation found (None: it timed out), for sealing forwarded copies."""
+    spam_score: float | None = None
+    """The spam filter's score (Sieve's spamtest reads it)."""
 
 
 class InboundChecks:
@@ -195,7 +197,7 @@ class InboundChecks:
                  ",".join(str(r.status) for r in signatures or ()) or "none",
                  _word(dmarc_result.result) if dmarc_result else "none", report.score,
                  verdict.action, verdict.reason)
-        return Judgement(verdict, header, results.value, chain)
+        return Judgement(verdict, header, results.value, chain, report.score)
 
     async def _bimi(self, author_domain: str, result: dmarc.DmarcResult) -> bimi.BimiResult | None:
         """BIMI for DMARC-passing mail: the record, then the Indicator fetched and checked."""

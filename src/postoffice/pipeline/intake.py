@@ -19,11 +19,13 @@ from postoffice.clock import Clock
 from postoffice.config import Config
 from postoffice.message import trace
 from postoffice.message.envelope import Recipient
+from postoffice.pipeline import filters
 from postoffice.pipeline.draft import Draft
 from postoffice.pipeline.forwarding import Forwarding
 from postoffice.pipeline.greylisting import Greylisting
 from postoffice.pipeline.inbound import InboundChecks, Judgement
 from postoffice.pipeline.session import SessionInfo, Transaction
+from postoffice.pipeline.sieve_step import SieveStep
 from postoffice.pipeline.submit import msa_inspector
 from postoffice.pipeline.verp import ReturnPaths, bounce_header
 from postoffice.policy import srs
@@ -37,10 +39,12 @@ from postoffice.storage.interfaces import (
     Acceptance,
     Alias,
     BlobStore,
+    NotFound,
     StorageError,
     StoredMessage,
     User,
 )
+from postoffice.storage.mailboxes import Quota, SieveScript
 
 log = logging.getLogger("postoffice.intake")
 T = TypeVar("T")
@@ -52,13 +56,15 @@ NOT_OWNER = Reply(553, "5.7.1", "Sender address not owned by the authenticated u
 NULL_SENDER_REFUSED = Reply(553, "5.7.1", "Null sender not allowed for submission")
 MAX_ALIAS_DEPTH = 8
 """How deep aliases of aliases are followed."""
+MAILBOX_FULL = Reply(452, "4.2.2", "Mailbox full, try again later")
 APART = Reply(452, "4.5.3", "Too many recipients: bounces go in a transaction of their own")
 """Bounces carry a trace field the other recipients must not get: the client sends them later."""
 
 
 class DirectoryCache:
-    """Domain and user lookups, cached for `ttl` seconds so RCPT does not hit the database
-    for every message; changes made with the CLI take effect within `ttl`."""
+    """Domain, user, quota and Sieve script lookups, cached for `ttl` seconds so RCPT does not
+    hit the database for every message; changes made with the CLI take effect within `ttl`.
+    `run(method, *args)` calls the Store method of that name (on the store's thread)."""
 
     def __init__(self, run: Runner, ttl: float = 5.0) -> None:
         self._run = run
@@ -86,6 +92,37 @@ class DirectoryCache:
     async def alias(self, address: str) -> Alias | None:
         alias: Alias | None = await self._get("alias", address.lower(), "get_alias")
         return alias
+
+    async def active_script(self, address: str) -> SieveScript | None:
+        """The user's active Sieve script (None: none, or no such user)."""
+        try:
+            script: SieveScript | None = await self._get("sieve", address.lower(),
+                                                         "active_sieve_script")
+        except NotFound:
+            return None
+        return script
+
+    async def quota(self, address: str) -> Quota | None:
+        """The user's quota as last counted (None: no such user)."""
+        try:
+            quota: Quota = await self._get("quota", address.lower(), "quota")
+        except NotFound:
+            return None
+        return quota
+
+    def cached_quota(self, address: str) -> Quota | None:
+        """The quota as last looked up, without I/O (None if never looked up or no user)."""
+        hit = self._entries.get(("quota", address.lower()))
+        return hit[1] if hit else None
+
+    async def record_error(self, address: str, script: str, error: str) -> None:
+        """Note why the user's script failed (ManageSieve and `postoffice sieve ls` show it)."""
+        await self._run("record_sieve_error", address, script, error)
+        self._entries.pop(("sieve", address.lower()), None)
+
+    async def note_vacation(self, address: str, handle: str, sender: str, days: int) -> bool:
+        """Whether a vacation reply may go to `sender` now (and it is recorded as sent)."""
+        return bool(await self._run("note_vacation_reply", address, handle, sender, days))
 
     def cached_user(self, address: str) -> User | None:
         """The user as last looked up, without I/O (None if never looked up)."""
@@ -124,6 +161,10 @@ class Intake:
         self._directory = directory
         self._commit = commit
         self.hostname = config.server.hostname
+        self.sieve = SieveStep(directory=directory, clock=clock, hostname=self.hostname,
+                               spam_threshold=config.inbound.junk_score,
+                               route=self.route_address, inject=self.inject)
+        """Each local recipient's Sieve script, run on every message they get."""
         self._trusted = [ipaddress.ip_network(n, strict=False) for n in config.relay.trusted_networks]
 
     def is_trusted(self, client_ip: str) -> bool:
@@ -217,6 +258,9 @@ class Intake:
             copies = txn.forwards.setdefault(domain, [])
             copies.extend(Recipient(t) for t in remote if t not in {c.address for c in copies})
         elif decision.route is Route.LOCAL:
+            full = await self._over_quota(address, _declared_size(txn))
+            if full is not None:
+                return full
             deferred = await self._greylisted(session, txn, address)
             if deferred is not None:
                 return deferred
@@ -232,6 +276,19 @@ class Intake:
                 )
             )
         return Reply(decision.code, decision.status, decision.text)
+
+    async def _over_quota(self, address: str, size: int) -> Reply | None:
+        """452 4.2.2 when the mailbox is full or `size` more octets would not fit."""
+        try:
+            quota = await self._directory.quota(address)
+        except StorageError:
+            return TEMPFAIL
+        if quota is not None and quota.limit is not None and (
+                quota.used >= quota.limit or quota.used + size > quota.limit):
+            log.info("refused rcpt=%s: mailbox full (%d of %d octets, %d more)", address,
+                     quota.used, quota.limit, size)
+            return MAILBOX_FULL
+        return None
 
     async def _expand(self, address: str) -> tuple[list[str], list[str]] | None:
         """(local mailboxes, remote addresses) an alias or SRS address of ours goes on to;
@@ -420,13 +477,32 @@ class Intake:
                 return Reply(int(code), status, text)
             junk, prefix = verdict.action == "junk", judgement.header
         forwards = {d: r for d, r in txn.forwards.items() if r}
-        content = draft.content() if forwards and draft.complete() else b""
+        try:
+            scripts = await self.sieve.scripts(txn.local)
+        except StorageError:
+            draft.abort()
+            return TEMPFAIL
+        whole = draft.complete() and bool(forwards or scripts)
+        content = prefix + draft.content() if whole else b""
+        filtering = self.sieve.decide(
+            scripts, content, mail_from=txn.mail_from, timestamp=timestamp,
+            spam_score=judgement.spam_score if judgement else None) if whole else {}
+        refusal = _refusal(txn, forwards, filtering)
+        if refusal is not None:
+            draft.abort()
+            log.info("refused listener=%s client=%s from=<%s>: %s %s", session.listener,
+                     session.client_ip, txn.mail_from, refusal.status, refusal.text)
+            return refusal
         pending = draft.finish(prefix)
         if pending is None:
             assert draft.refusal is not None
             log.info("refused listener=%s client=%s from=<%s>: %s", session.listener,
                      session.client_ip, txn.mail_from, draft.refusal.text)
             return draft.refusal
+        full = self._quota_refusal(txn, forwards, pending.size)
+        if full is not None:
+            self._blobs.discard(pending)
+            return full
         params = txn.params
         message = StoredMessage(
             id=queue_id,
@@ -446,17 +522,24 @@ class Intake:
         remote = txn.relay or forwards
         lane = choose_lane(draft.fields or [], {}, None) if remote else "transactional"
         acceptance = Acceptance(
-            message=message, local=tuple(txn.local), relay=tuple(txn.relay), lane=lane, junk=junk
+            message=message, local=tuple(a for a in txn.local if a not in filtering),
+            relay=tuple(txn.relay), lane=lane, junk=junk,
+            filed=tuple(f for decision in filtering.values() for f in decision.filings),
         )
         if junk and forwards:
             log.info("id=%s is Junk: not forwarded to %d address(es)", queue_id,
                      sum(map(len, forwards.values())))
             forwards = {}
         try:
-            # The forwarded copies first: should the rest fail, the client sends it all again.
+            # The forwarded and redirected copies first: should the rest fail, the client
+            # sends it all again.
             for domain, recipients in forwards.items():
-                await self._forward(message, prefix + content, domain, recipients, lane, judgement)
-            if txn.local or txn.relay:
+                await self._forward(message, content, domain, recipients, lane, judgement)
+            for address, decision in filtering.items():
+                if decision.redirects and not junk:
+                    await self._redirect(message, content, address, decision.redirects, lane,
+                                         judgement)
+            if acceptance.local or acceptance.filed or acceptance.relay:
                 await self._commit(pending, acceptance)
             else:
                 self._blobs.discard(pending)
@@ -466,12 +549,70 @@ class Intake:
             return TEMPFAIL
         if remote and self.on_queued is not None:
             self.on_queued()
+        if filtering:
+            await self.sieve.after(message, content, scripts, filtering, junk)
         log.info(
             "accepted id=%s listener=%s client=%s from=<%s> local=%d relay=%d size=%d auth=%s",
             queue_id, session.listener, session.client_ip, txn.mail_from, len(txn.local),
             len(txn.relay), pending.size, session.auth_identity or "-",
         )
         return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
+
+    def _quota_refusal(self, txn: Transaction, forwards: dict[str, list[Recipient]],
+                       size: int) -> Reply | None:
+        """452 4.2.2 when the message goes only to local mailboxes and fits in none of them
+        (with other recipients it is delivered: one message may go over the quota)."""
+        if txn.relay or forwards or not txn.local:
+            return None
+        for address in txn.local:
+            quota = self._directory.cached_quota(address)
+            if quota is None or quota.limit is None or quota.used + size <= quota.limit:
+                return None
+        return MAILBOX_FULL
+
+    async def _redirect(self, message: StoredMessage, content: bytes, address: str,
+                        targets: tuple[str, ...], lane: str, judgement: Judgement | None) -> None:
+        """Queue the copies a Sieve redirect sends on, marked Delivered-To the user (loops
+        stop there). Raises StorageError or OSError."""
+        data = f"Delivered-To: {address}\r\n".encode() + content
+        local: list[str] = []
+        relay: list[Recipient] = []
+        for target in targets:
+            here, there = await self.route_address(target)
+            local.extend(here)
+            relay.extend(there)
+        domain = address.rpartition("@")[2]
+        if relay and self.forwarding is not None and message.mail_from:
+            await self._forward(message, data, domain, relay, lane, judgement)
+            relay = []
+        if local or relay:
+            await self._queue_copy(message, data, message.mail_from, tuple(local), tuple(relay),
+                                   lane)
+        log.info("sieve rcpt=%s redirected id=%s to %d address(es)", address, message.id,
+                 len(targets))
+
+    async def _queue_copy(self, message: StoredMessage, data: bytes, mail_from: str,
+                          local: tuple[str, ...], relay: tuple[Recipient, ...],
+                          lane: str) -> StoredMessage:
+        """Commit `data` as a message of its own; raises StorageError or OSError."""
+        writer = self._blobs.writer()
+        try:
+            writer.write(data)
+            pending = writer.finish()
+        except OSError:
+            writer.abort()
+            raise
+        copy = dataclasses.replace(
+            message, id=new_message_id(self._clock.now()), blob=pending.digest, size=pending.size,
+            mail_from=mail_from)
+        try:
+            await self._commit(pending, Acceptance(copy, local, relay, lane))
+        except BaseException:
+            self._blobs.discard(pending)
+            raise
+        if relay and self.on_queued is not None:
+            self.on_queued()
+        return copy
 
     async def _forward(self, message: StoredMessage, content: bytes, domain: str,
                        recipients: list[Recipient], lane: str, judgement: Judgement | None) -> None:
@@ -480,23 +621,29 @@ class Intake:
         assert self.forwarding is not None
         seal = self.forwarding.seal(content, domain, authres=judgement.authres if judgement else None,
                                     chain=judgement.chain if judgement else None)
-        writer = self._blobs.writer()
-        try:
-            writer.write(seal + content)
-            pending = writer.finish()
-        except OSError:
-            writer.abort()
-            raise
-        copy = dataclasses.replace(
-            message, id=new_message_id(self._clock.now()), blob=pending.digest, size=pending.size,
-            mail_from=self.forwarding.sender(message.mail_from, domain))
-        try:
-            await self._commit(pending, Acceptance(copy, (), tuple(recipients), lane))
-        except BaseException:
-            self._blobs.discard(pending)
-            raise
+        copy = await self._queue_copy(message, seal + content,
+                                      self.forwarding.sender(message.mail_from, domain), (),
+                                      tuple(recipients), lane)
         log.info("forwarded id=%s as id=%s via %s from=<%s> to %d address(es) sealed=%s",
                  message.id, copy.id, domain, copy.mail_from, len(recipients), bool(seal))
+
+
+def _refusal(txn: Transaction, forwards: dict[str, list[Recipient]],
+             decisions: dict[str, filters.Decision]) -> Reply | None:
+    """550 5.7.1 with the script's reason when every recipient's script rejected the message
+    (RFC 5429 2.1: refuse in the protocol when possible)."""
+    if txn.relay or forwards or not txn.local:
+        return None
+    reasons = [decisions[a].reject if a in decisions else None for a in txn.local]
+    if any(reason is None for reason in reasons):
+        return None
+    return Reply(550, "5.7.1", str(reasons[0]))
+
+
+def _declared_size(txn: Transaction) -> int:
+    """The SIZE the client announced at MAIL FROM (0 when none or not a number)."""
+    value = txn.params.get("SIZE") or ""
+    return int(value) if value.isdigit() and len(value) < 16 else 0
 
 
 def _mixes(txn: Transaction, bounce: bool) -> bool:

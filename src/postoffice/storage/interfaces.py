@@ -191,6 +191,18 @@ class Folder:
 
 
 @dataclass(frozen=True)
+class Filing:
+    """One local copy placed where the recipient's Sieve script said (fileinto, keep)."""
+
+    address: str
+    folder: str | None = None
+    """None: where the implicit keep goes (INBOX, or Junk for an acceptance marked junk). A
+    missing or unusable folder files into INBOX, unless `create` makes it."""
+    flags: tuple[str, ...] = ()
+    create: bool = False
+
+
+@dataclass(frozen=True)
 class Acceptance:
     """Everything one accepted message writes, committed together or not at all."""
 
@@ -203,6 +215,8 @@ class Acceptance:
     tenant: str = "default"
     junk: bool = False
     """File the local copies in each mailbox's Junk folder (special use \\Junk), not INBOX."""
+    filed: tuple[Filing, ...] = ()
+    """Local copies placed by Sieve: for addresses not in `local` (none, one or several each)."""
 
 
 @dataclass(frozen=True)

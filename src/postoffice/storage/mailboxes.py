@@ -110,6 +110,8 @@ class SieveScript:
     source: str
     active: bool
     last_error: str | None = None
+    updated_at: float = 0.0
+    """When the source was last written (seconds since the epoch)."""
 
 
 class QuotaExceeded(Exception):
@@ -185,3 +187,7 @@ class MailboxStore(Protocol):
         """None deactivates every script."""
         ...
     def record_sieve_error(self, address: str, name: str, error: str | None) -> None: ...
+    def note_vacation_reply(self, address: str, handle: str, sender: str, days: int) -> bool:
+        """True (and recorded) when `sender` had no vacation reply under `handle` in the last
+        `days`; False when it had one (RFC 5230 4.2)."""
+        ...

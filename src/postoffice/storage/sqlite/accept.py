@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from postoffice.storage.addresses import normalize_address
-from postoffice.storage.interfaces import Acceptance, NotFound, StoredMessage
+from postoffice.storage.interfaces import Acceptance, AlreadyExists, Filing, NotFound, StoredMessage
+from postoffice.storage.sqlite import mailboxes
 
 INSERT_MESSAGE: Final = (
     "INSERT INTO messages (id, blob, size, received_at, source, mail_from, client_ip, helo,"
@@ -38,10 +39,12 @@ INSERT_ENTRY: Final = (
 )
 
 
-def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance]) -> None:
+def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
+                       uidvalidity: Callable[[], int] | None = None) -> None:
     """Insert messages, queue rows and mailbox entries (INBOX, or Junk for acceptances marked
-    so); raises NotFound for an unknown local address (the caller rolls back). Uids follow batch
-    order within each folder."""
+    so, or the folders of `filed` copies); raises NotFound for an unknown local address (the
+    caller rolls back). Uids follow batch order within each folder. `uidvalidity` numbers
+    folders a filing creates (without it, such copies go to INBOX)."""
     deliveries: dict[tuple[str, bool], list[StoredMessage]] = {}
     for acceptance in batch:
         for address in dict.fromkeys(map(normalize_address, acceptance.local)):
@@ -101,3 +104,52 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance]) ->
         ],
     )
     conn.executemany(INSERT_ENTRY, entries)
+    for acceptance in batch:
+        for filing in acceptance.filed:
+            _file(conn, acceptance, filing, uidvalidity)
+
+
+def _file(conn: sqlite3.Connection, acceptance: Acceptance, filing: Filing,
+          uidvalidity: Callable[[], int] | None) -> None:
+    """One copy placed by Sieve: its folder (created when asked), else the default one."""
+    address = normalize_address(filing.address)
+    row = conn.execute("SELECT id FROM users WHERE address = ?", (address,)).fetchone()
+    if row is None:
+        raise NotFound(f"no mailbox for local recipient {address}")
+    user_id = int(row[0])
+    folder_id = _filing_folder(conn, user_id, filing, uidvalidity)
+    if folder_id is None:
+        rows = conn.execute(ALLOCATE_JUNK if acceptance.junk else ALLOCATE_INBOX,
+                            (0, address)).fetchall()
+        if not rows:
+            raise NotFound(f"no INBOX for local recipient {address}")
+        folder_id = int(rows[0][0])
+    message = acceptance.message
+    conn.execute(ADD_USED, (message.size, address))
+    uid, modseq = mailboxes.allocate(conn, folder_id, 1)
+    conn.execute(
+        "INSERT INTO mailbox_messages (folder_id, uid, message_id, blob, size, flags,"
+        " internal_date, modseq) VALUES (?,?,?,?,?,?,?,?)",
+        (folder_id, uid, message.id, message.blob, message.size, " ".join(filing.flags),
+         message.received_at, modseq))
+
+
+def _filing_folder(conn: sqlite3.Connection, user_id: int, filing: Filing,
+                   uidvalidity: Callable[[], int] | None) -> int | None:
+    """The id of the folder a filing names; None for the default folder (no name, a bad one,
+    or a missing one that is not to be created)."""
+    if filing.folder is None:
+        return None
+    try:
+        name = mailboxes.check_name(filing.folder)
+    except ValueError:
+        return None
+    found = mailboxes.get_folder(conn, user_id, name)
+    if found is not None and found.selectable:
+        return found.id
+    if not filing.create or uidvalidity is None:
+        return None
+    try:
+        return mailboxes.create_folder(conn, user_id, name, None, uidvalidity).id
+    except (AlreadyExists, ValueError):
+        return None

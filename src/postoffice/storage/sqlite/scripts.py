@@ -8,11 +8,11 @@ import sqlite3
 from postoffice.storage.interfaces import AlreadyExists, InUse, NotFound
 from postoffice.storage.mailboxes import SieveScript
 
-_COLUMNS = "name, source, active, last_error"
+_COLUMNS = "name, source, active, last_error, updated_at"
 
 
-def _script(row: tuple[str, str, int, str | None]) -> SieveScript:
-    return SieveScript(row[0], row[1], bool(row[2]), row[3])
+def _script(row: tuple[str, str, int, str | None, float]) -> SieveScript:
+    return SieveScript(row[0], row[1], bool(row[2]), row[3], row[4])
 
 
 def list_scripts(db: sqlite3.Connection, user_id: int) -> list[SieveScript]:

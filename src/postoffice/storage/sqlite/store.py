@@ -57,7 +57,7 @@ from postoffice.storage.mailboxes import (
     SieveScript,
     Summary,
 )
-from postoffice.storage.sqlite import aliases, greylist, mailboxes, queue, scripts
+from postoffice.storage.sqlite import aliases, greylist, mailboxes, queue, scripts, vacation
 from postoffice.storage.sqlite import migrate as migrations
 from postoffice.storage.sqlite.accept import insert_acceptances
 
@@ -159,7 +159,8 @@ class SqliteStore:
                 "INSERT OR IGNORE INTO blob_packs (digest, pack, offset, size) VALUES (?,?,?,?)",
                 [(e.digest, e.pack, e.offset, e.size) for e in packed],
             )
-            insert_acceptances(self._db, [acceptance for _, acceptance in batch])
+            insert_acceptances(self._db, [acceptance for _, acceptance in batch],
+                               self._next_uidvalidity)
 
     def _locate_blob(self, digest: str) -> PackEntry | None:
         row = self._db.execute(
@@ -658,6 +659,11 @@ class SqliteStore:
         user_id = self._user_id(address)
         with self._transaction():
             scripts.record_error(self._db, user_id, name, error)
+
+    def note_vacation_reply(self, address: str, handle: str, sender: str, days: int) -> bool:
+        user_id = self._user_id(address)
+        with self._transaction():
+            return vacation.note_reply(self._db, user_id, handle, sender, self._clock(), days)
 
     def list_mailbox(self, address: str, folder: str = "INBOX") -> list[MailboxEntry]:
         folder_id = self._folder_id(address, folder)
