@@ -110,3 +110,12 @@ def test_vacation_reply_encodes_non_ascii() -> None:
 def test_own_addresses() -> None:
     vacation = sieve.Vacation("x", addresses=("Bob <b@example.test>", "bob@old.example"))
     assert filters.own_addresses(BOB, vacation) == (BOB, "b@example.test", "bob@old.example")
+
+
+def test_mailboxexists_sees_the_users_folders() -> None:
+    source = 'require ["mailbox", "fileinto"];\nif mailboxexists "Work" { fileinto "Work"; }\n'
+    present = filters.message_for(RAW, envelope_from="a@b.example", envelope_to=BOB,
+                                  spam_score=None, spam_threshold=5.0, now=NOW, body=False,
+                                  folders=frozenset({"Work"}))
+    assert filters.decide(BOB, source, present).filings == (Filing(BOB, "Work"),)
+    assert filters.decide(BOB, source, message()).filings == (Filing(BOB),)

@@ -158,3 +158,17 @@ def test_errors_keep_the_message(script: str, line: int, reason: str) -> None:
 def test_run_time_error_discards_earlier_actions() -> None:
     result = run('discard;\nredirect "bad";', MESSAGE)
     assert result == Result(KEEP, 'redirect: not an address: \'bad\'', 2)
+
+
+def test_mailboxexists() -> None:
+    """RFC 5490 3.1: true when every named folder exists (INBOX always does)."""
+    source = ('require ["mailbox", "fileinto"];\n'
+              'if mailboxexists ["Lists", "INBOX"] { fileinto "Lists"; }\n'
+              'elsif mailboxexists "inbox" { fileinto "Other"; }\n')
+    with_lists = Message(headers=[("Subject", "x")], envelope_from="a@b.example",
+                         envelope_to="c@d.example", size=10, folders=frozenset({"Lists"}))
+    without = Message(headers=[("Subject", "x")], envelope_from="a@b.example",
+                      envelope_to="c@d.example", size=10, folders=frozenset({"lists"}))
+    assert [a.argument for a in run(source, with_lists).actions] == ["Lists"]
+    assert [a.argument for a in run(source, without).actions] == ["Other"]
+    assert run('if mailboxexists "x" { keep; }', with_lists).error is not None  # not required

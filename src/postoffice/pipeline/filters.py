@@ -60,7 +60,7 @@ def needs_body(script: Script) -> bool:
 
 def message_for(content: bytes, *, envelope_from: str, envelope_to: str,
                 spam_score: float | None, spam_threshold: float, now: datetime,
-                body: bool) -> sieve.Message:
+                body: bool, folders: frozenset[str] = frozenset()) -> sieve.Message:
     """What the interpreter sees of `content` for one recipient; the decoded parts only
     when `body` (the script has body tests)."""
     end = fields_of.header_end(content)
@@ -72,7 +72,7 @@ def message_for(content: bytes, *, envelope_from: str, envelope_to: str,
         envelope_to=envelope_to, size=len(content), spam_score=spam_score,
         spam_threshold=spam_threshold,
         text_parts=tuple(text for kind, text in parts if kind.startswith("text/")),
-        raw_body=raw_body if body else b"", mime_parts=parts, now=now)
+        raw_body=raw_body if body else b"", mime_parts=parts, now=now, folders=folders)
 
 
 def decide(address: str, source: str, message: sieve.Message) -> Decision:

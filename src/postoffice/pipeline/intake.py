@@ -115,6 +115,11 @@ class DirectoryCache:
         hit = self._entries.get(("quota", address.lower()))
         return hit[1] if hit else None
 
+    async def folders(self, address: str) -> frozenset[str]:
+        """The names of the user's selectable folders (not cached: scripts create them)."""
+        found = await self._run("list_folders", address)
+        return frozenset(f.name for f in found if f.selectable)
+
     async def record_error(self, address: str, script: str, error: str) -> None:
         """Note why the user's script failed (ManageSieve and `postoffice sieve ls` show it)."""
         await self._run("record_sieve_error", address, script, error)

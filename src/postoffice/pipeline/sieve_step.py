@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -32,6 +33,13 @@ Route = Callable[[str], Awaitable[tuple[tuple[str, ...], tuple[Recipient, ...]]]
 Inject = Callable[..., Awaitable[str]]
 
 
+@dataclass(frozen=True)
+class ActiveScript:
+    script: SieveScript
+    folders: frozenset[str] = frozenset()
+    """The user's selectable folders, looked up only for scripts that test mailboxexists."""
+
+
 class SieveStep:
     def __init__(self, *, directory: DirectoryCache, clock: Clock, hostname: str,
                  spam_threshold: float, route: Route, inject: Inject) -> None:
@@ -42,26 +50,31 @@ class SieveStep:
         self._route = route
         self._inject = inject
 
-    async def scripts(self, local: list[str]) -> dict[str, SieveScript]:
+    async def scripts(self, local: list[str]) -> dict[str, ActiveScript]:
         """The active script of each local recipient that has one; raises StorageError."""
         found = {}
         for address in local:
             script = await self._directory.active_script(address)
-            if script is not None:
-                found[address] = script
+            if script is None:
+                continue
+            folders = frozenset[str]()
+            if "mailboxexists" in script.source:
+                folders = await self._directory.folders(address)
+            found[address] = ActiveScript(script, folders)
         return found
 
-    def decide(self, scripts: dict[str, SieveScript], content: bytes, *, mail_from: str,
+    def decide(self, scripts: dict[str, ActiveScript], content: bytes, *, mail_from: str,
                spam_score: float | None, timestamp: float) -> dict[str, filters.Decision]:
         """Each script's decision for the message (`content` as it will be stored)."""
         now = datetime.fromtimestamp(timestamp).astimezone()
         decisions = {}
-        for address, script in scripts.items():
+        for address, active in scripts.items():
+            script = active.script
             compiled = filters.compiled(script.source)
             body = not isinstance(compiled, sieve.SieveError) and filters.needs_body(compiled)
             message = filters.message_for(
                 content, envelope_from=mail_from, envelope_to=address, spam_score=spam_score,
-                spam_threshold=self._threshold, now=now, body=body)
+                spam_threshold=self._threshold, now=now, body=body, folders=active.folders)
             decision = filters.decide(address, script.source, message)
             if decision.error is None:
                 decision = _unlooped(address, decision, message)
@@ -75,13 +88,13 @@ class SieveStep:
         return decisions
 
     async def after(self, message: StoredMessage, content: bytes,
-                    scripts: dict[str, SieveScript], decisions: dict[str, filters.Decision],
+                    scripts: dict[str, ActiveScript], decisions: dict[str, filters.Decision],
                     junk: bool) -> None:
         """What the scripts ask for once the message is safe: errors recorded, vacation
         replies, rejection notices (not for Junk: its sender is likely forged)."""
         rejected = []
         for address, decision in decisions.items():
-            script = scripts[address]
+            script = scripts[address].script
             try:
                 if decision.error is not None and decision.error != script.last_error:
                     await self._directory.record_error(address, script.name, decision.error)

@@ -66,6 +66,7 @@ TESTS = {
     "body": Signature(_MATCHING | BODY_TRANSFORMS, "L", "body"),
     "date": Signature(_MATCHING | {"zone", "originalzone"}, "SSL", "date"),
     "currentdate": Signature(_MATCHING | {"zone"}, "SL", "date"),
+    "mailboxexists": Signature(frozenset(), "L", "mailbox"),
 }
 TAG_CAPABILITIES = {"copy": "copy", "user": "subaddress", "detail": "subaddress",
                     "create": "mailbox", "count": "relational", "value": "relational",

@@ -87,6 +87,9 @@ class Message:
     now: datetime | None = None
     """The delivery time (aware), for currentdate; its zone is the local zone of the date
     tests (RFC 5260). Without it currentdate is false and date converts to UTC."""
+    folders: frozenset[str] = frozenset()
+    """The recipient's folders a fileinto can reach, for mailboxexists (RFC 5490 3.1);
+    INBOX is always there."""
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,9 @@ class _Run:
         if name == "exists":
             present = {field.lower() for field, _ in self.message.headers}
             return all(field.lower() in present for field in arguments.strings(0))
+        if name == "mailboxexists":
+            return all(_folder_exists(folder, self.message.folders)
+                       for folder in arguments.strings(0))
         match_type = arguments.choice(MATCH_TYPES, "is")
         keys = arguments.strings(len(arguments.positional) - 1)
         values = self.values(name, arguments)
@@ -490,6 +496,11 @@ def _mime_parts(raw: bytes, part: mime.Part) -> Iterator[tuple[str, str]]:
             yield from _mime_parts(raw, child)
     else:
         yield kind, mime.text_of(raw, part)
+
+
+def _folder_exists(name: str, folders: frozenset[str]) -> bool:
+    """INBOX in any case, else the exact name (folder names are case-sensitive)."""
+    return name.upper() == "INBOX" or name in folders
 
 
 def _type_matches(kind: str, wanted: str) -> bool:
