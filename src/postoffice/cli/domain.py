@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = p.add_subparsers(dest="domain_command", required=True)
     add = commands.add_parser("add", help="add a local domain")
     add.add_argument("name")
+    add.add_argument("--tenant", default="default", help="the tenant that owns it (default: default)")
     add.set_defaults(handler=add_domain)
     ls = commands.add_parser("ls", help="list local domains")
     ls.add_argument("--json", action="store_true")
@@ -71,7 +72,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def add_domain(args: argparse.Namespace) -> int:
     name = normalize_domain(args.name)
     with store_for(args) as store:
-        store.add_domain(name)
+        store.add_domain(name, tenant=args.tenant)
     selectors = Keyring(existing_data_dir(args)).create(name, dt.date.today())
     print(f"domain {name} added; DKIM selectors {', '.join(selectors)}")
     print(f"publish its records: postoffice domain dns {name}")
@@ -175,9 +176,11 @@ def list_domains(args: argparse.Namespace) -> int:
     with store_for(args) as store:
         domains = store.list_domains()
     if args.json:
-        print_json([{"name": d.name, "created_at": iso(d.created_at)} for d in domains])
+        print_json([{"name": d.name, "created_at": iso(d.created_at), "tenant": d.tenant}
+                    for d in domains])
     else:
-        print_table(None, ("domain", "created"), [(d.name, iso(d.created_at)) for d in domains])
+        print_table(None, ("domain", "tenant", "created"),
+                    [(d.name, d.tenant, iso(d.created_at)) for d in domains])
     return 0
 
 

@@ -7,11 +7,23 @@ import sys
 from collections.abc import Sequence
 
 from postoffice import __version__
-from postoffice.cli import alias, check, db, domain, init, mailbox, queue, serve, sieve, user
+from postoffice.cli import (
+    alias,
+    check,
+    db,
+    domain,
+    init,
+    mailbox,
+    queue,
+    serve,
+    sieve,
+    tenant,
+    user,
+)
 from postoffice.cli.common import add_data_option
 from postoffice.errors import PostofficeError
 
-GROUPS = (init, serve, db, domain, user, alias, queue, mailbox, sieve, check)
+GROUPS = (init, serve, db, domain, tenant, user, alias, queue, mailbox, sieve, check)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ from typing import BinaryIO, Protocol
 
 from postoffice.message.envelope import Recipient
 from postoffice.storage.mailboxes import MailboxStore
+from postoffice.storage.tenants import TenantStore
 
 
 class StorageError(Exception):
@@ -37,6 +38,8 @@ class Domain:
     name: str
     """Lower-case ASCII (A-label) domain name."""
     created_at: float
+    tenant: str = "default"
+    """The tenant that owns the domain (sends from it, sees its mail)."""
 
 
 @dataclass(frozen=True)
@@ -280,7 +283,7 @@ class BlobStore(Protocol):
         ...
 
 
-class Store(MailboxStore, Protocol):
+class Store(MailboxStore, TenantStore, Protocol):
     """The whole store. Implementations are safe to use from one thread at a time per instance."""
 
     blobs: BlobStore
@@ -301,7 +304,9 @@ class Store(MailboxStore, Protocol):
         ...
 
     # domains
-    def add_domain(self, name: str) -> Domain: ...
+    def add_domain(self, name: str, tenant: str = "default") -> Domain:
+        """NotFound for an unknown tenant."""
+        ...
     def remove_domain(self, name: str) -> None: ...
     def list_domains(self) -> list[Domain]: ...
     def is_local_domain(self, name: str) -> bool: ...

@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -60,6 +60,7 @@ from postoffice.storage.mailboxes import (
 from postoffice.storage.sqlite import aliases, greylist, mailboxes, queue, scripts, vacation
 from postoffice.storage.sqlite import migrate as migrations
 from postoffice.storage.sqlite.accept import insert_acceptances
+from postoffice.storage.sqlite.tenants import TenantMethods
 
 DB_NAME: Final = "postoffice.db"
 BUSY_TIMEOUT: Final = 30.0
@@ -96,7 +97,7 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore:
+class SqliteStore(TenantMethods):
     """Implements storage.interfaces.Store."""
 
     def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
@@ -170,13 +171,16 @@ class SqliteStore:
 
     # domains
 
-    def add_domain(self, name: str) -> Domain:
-        domain = Domain(addresses.normalize_domain(name), self._clock())
+    def add_domain(self, name: str, tenant: str = "default") -> Domain:
+        domain = Domain(addresses.normalize_domain(name), self._clock(), tenant)
         try:
             with self._transaction():
+                if self._db.execute("SELECT 1 FROM tenants WHERE name = ?",
+                                    (tenant,)).fetchone() is None:
+                    raise NotFound(f"no tenant {tenant}")
                 self._db.execute(
-                    "INSERT INTO domains (name, created_at) VALUES (?, ?)",
-                    (domain.name, domain.created_at),
+                    "INSERT INTO domains (name, created_at, tenant) VALUES (?, ?, ?)",
+                    (domain.name, domain.created_at, tenant),
                 )
         except AlreadyExists:
             raise AlreadyExists(f"domain {domain.name} exists already") from None
@@ -200,7 +204,7 @@ class SqliteStore:
 
     def list_domains(self) -> list[Domain]:
         with _errors():
-            rows = self._db.execute("SELECT name, created_at FROM domains ORDER BY name")
+            rows = self._db.execute("SELECT name, created_at, tenant FROM domains ORDER BY name")
             return [Domain(*row) for row in rows]
 
     def is_local_domain(self, name: str) -> bool:
@@ -737,6 +741,10 @@ class SqliteStore:
             yield
         finally:
             self._db.execute("COMMIT")
+
+    def _reading(self) -> AbstractContextManager[None]:
+        """Around reads: sqlite3 errors become StorageError."""
+        return _errors()
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
