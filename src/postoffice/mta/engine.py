@@ -19,6 +19,7 @@ Mechanism only: every decision is a call into policy/ with typed answers.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import math
@@ -434,7 +435,9 @@ class DeliveryEngine:
                 result = await client.send(envelope, content)
                 reply = result.reply
                 self.throttle.record_reply(tkey, reply.code, reply.text, reply.status)
-                outcomes += [self._outcome(item, o) for item, o in zip(batch, result.outcomes, strict=True)]
+                outcomes += [dataclasses.replace(self._outcome(item, o), mx=client.host,
+                                                 ip=source_address or "")
+                             for item, o in zip(batch, result.outcomes, strict=True)]
                 log.info("delivery id=%s to=%s via=%s:%d from=%s result=%s", message_id,
                          ",".join(i.recipient for i in batch), client.host, client.port,
                          source_address or "-", reply.code)

@@ -19,6 +19,7 @@ from postoffice.clock import Clock
 from postoffice.config import Config
 from postoffice.message import trace
 from postoffice.message.envelope import Recipient
+from postoffice.message.mime import decode_words
 from postoffice.pipeline import filters
 from postoffice.pipeline.draft import Draft
 from postoffice.pipeline.forwarding import Forwarding
@@ -523,6 +524,7 @@ class Intake:
             smtputf8="SMTPUTF8" in params,
             ret=(params.get("RET") or "").upper() or None,
             envid=params.get("ENVID"),
+            subject=log_subject(draft.fields or []),
         )
         remote = txn.relay or forwards
         lane = choose_lane(draft.fields or [], {}, None) if remote else "transactional"
@@ -643,6 +645,14 @@ def _refusal(txn: Transaction, forwards: dict[str, list[Recipient]],
     if any(reason is None for reason in reasons):
         return None
     return Reply(550, "5.7.1", str(reasons[0]))
+
+
+def log_subject(fields: list[tuple[str, str]]) -> str:
+    """The Subject for the message log: decoded, unfolded, at most 300 characters."""
+    for name, value in fields:
+        if name.lower() == "subject":
+            return " ".join(decode_words(value).split())[:300]
+    return ""
 
 
 def _declared_size(txn: Transaction) -> int:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from postoffice.message.envelope import Recipient
+from postoffice.storage.events import EventStore
 from postoffice.storage.mailboxes import MailboxStore
 from postoffice.storage.tenants import TenantStore
 
@@ -85,6 +86,12 @@ class StoredMessage:
     smtputf8: bool = False
     ret: str | None = None
     envid: str | None = None
+    subject: str = ""
+    """For the message log (decoded, at most a few hundred characters)."""
+    category: str = ""
+    """Given through the API: stats and suppressions go by it."""
+    metadata: str = "{}"
+    """Given through the API: a JSON object returned with the message's events."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,10 @@ class DeliveryOutcome:
     """For "deferred": when to try again."""
     notify_failure: bool = False
     """For "failed": a DSN is owed to the sender."""
+    ip: str = ""
+    """Our source address for the attempt ("" when none was made)."""
+    mx: str = ""
+    """The host that answered ("" when none did)."""
 
 
 @dataclass(frozen=True)
@@ -283,7 +294,7 @@ class BlobStore(Protocol):
         ...
 
 
-class Store(MailboxStore, TenantStore, Protocol):
+class Store(MailboxStore, TenantStore, EventStore, Protocol):
     """The whole store. Implementations are safe to use from one thread at a time per instance."""
 
     blobs: BlobStore

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Final
 
 from postoffice.storage.addresses import normalize_address
+from postoffice.storage.events import Event
 from postoffice.storage.interfaces import Acceptance, AlreadyExists, Filing, NotFound, StoredMessage
 from postoffice.storage.sqlite import mailboxes
+from postoffice.storage.sqlite.events import INSERT_EVENT, event_row
 
 INSERT_MESSAGE: Final = (
     "INSERT INTO messages (id, blob, size, received_at, source, mail_from, client_ip, helo,"
-    " auth_identity, body, smtputf8, ret, envid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " auth_identity, body, smtputf8, ret, envid, tenant, subject, category, metadata)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_QUEUE: Final = (
     "INSERT INTO queue (message_id, recipient, notify, orcpt, lane, status, next_attempt_at,"
@@ -81,10 +85,16 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
                 int(m.smtputf8),
                 m.ret,
                 m.envid,
+                a.tenant,
+                m.subject,
+                m.category,
+                m.metadata,
             )
-            for m in (a.message for a in batch)
+            for a in batch
+            for m in (a.message,)
         ],
     )
+    conn.executemany(INSERT_EVENT, [event_row(e) for a in batch for e in acceptance_events(a)])
     conn.executemany(
         INSERT_QUEUE,
         [
@@ -107,6 +117,19 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
     for acceptance in batch:
         for filing in acceptance.filed:
             _file(conn, acceptance, filing, uidvalidity)
+
+
+def acceptance_events(acceptance: Acceptance) -> list[Event]:
+    """accepted (the message), queued (each remote recipient), delivered (each local one)."""
+    m = acceptance.message
+    base = Event(m.received_at, acceptance.tenant, m.id, "accepted", category=m.category)
+    events = [base]
+    events += [dataclasses.replace(base, type="queued", recipient=r.address)
+               for r in acceptance.relay]
+    local = list(dict.fromkeys([*acceptance.local, *(f.address for f in acceptance.filed)]))
+    events += [dataclasses.replace(base, type="delivered", recipient=address,
+                                   detail="local mailbox") for address in local]
+    return events
 
 
 def _file(conn: sqlite3.Connection, acceptance: Acceptance, filing: Filing,

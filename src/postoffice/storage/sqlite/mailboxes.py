@@ -195,10 +195,8 @@ def folder_index(db: sqlite3.Connection, folder_id: int) -> FolderIndex:
     found = folder_by_id(db, folder_id)
     rows = db.execute("SELECT uid, flags, modseq FROM mailbox_messages WHERE folder_id = ?"
                       " ORDER BY uid", (folder_id,)).fetchall()
-    if not rows:
-        return FolderIndex(found, [], [], [])
-    uids, flags, modseqs = map(list, zip(*rows, strict=True))
-    return FolderIndex(found, uids, flags, modseqs)
+    return FolderIndex(found, [row[0] for row in rows], [row[1] for row in rows],
+                       [row[2] for row in rows])
 
 
 def messages_by_uid(db: sqlite3.Connection, folder_id: int,

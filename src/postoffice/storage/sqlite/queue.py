@@ -17,6 +17,7 @@ from postoffice.storage.interfaces import (
     QueueItem,
     QueueKey,
 )
+from postoffice.storage.sqlite.events import INSERT_OUTCOME_EVENT
 
 COLUMNS: Final = (
     "q.id, q.message_id, q.recipient, q.notify, q.orcpt, q.lane, q.status, q.attempts,"
@@ -150,6 +151,9 @@ def claim(
     return [item(row) for row in rows]
 
 
+OUTCOME_EVENTS: Final = {"delivered": "delivered", "deferred": "deferred", "failed": "bounced"}
+
+
 def complete(db: sqlite3.Connection, outcomes: Sequence[DeliveryOutcome]) -> None:
     for o in outcomes:
         if o.kind not in ("delivered", "deferred", "failed"):
@@ -164,6 +168,8 @@ def complete(db: sqlite3.Connection, outcomes: Sequence[DeliveryOutcome]) -> Non
             for o in outcomes
         ],
     )
+    db.executemany(INSERT_OUTCOME_EVENT, [
+        (o.at, OUTCOME_EVENTS[o.kind], o.detail, o.ip, o.mx, o.item_id) for o in outcomes])
 
 
 def release_leases(db: sqlite3.Connection, owner: str) -> int:

@@ -60,6 +60,7 @@ from postoffice.storage.mailboxes import (
 from postoffice.storage.sqlite import aliases, greylist, mailboxes, queue, scripts, vacation
 from postoffice.storage.sqlite import migrate as migrations
 from postoffice.storage.sqlite.accept import insert_acceptances
+from postoffice.storage.sqlite.events import EventMethods
 from postoffice.storage.sqlite.tenants import TenantMethods
 
 DB_NAME: Final = "postoffice.db"
@@ -97,7 +98,7 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(TenantMethods):
+class SqliteStore(TenantMethods, EventMethods):
     """Implements storage.interfaces.Store."""
 
     def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
