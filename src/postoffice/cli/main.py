@@ -12,6 +12,7 @@ from postoffice.cli import (
     check,
     db,
     domain,
+    feedback,
     init,
     mailbox,
     queue,
@@ -23,7 +24,7 @@ from postoffice.cli import (
 from postoffice.cli.common import add_data_option
 from postoffice.errors import PostofficeError
 
-GROUPS = (init, serve, db, domain, tenant, user, alias, queue, mailbox, sieve, check)
+GROUPS = (init, serve, db, domain, tenant, user, alias, queue, mailbox, sieve, check, feedback)
 
 
 def build_parser() -> argparse.ArgumentParser:
