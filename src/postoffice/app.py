@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import datetime
 import fcntl
 import functools
 import json
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from postoffice.access.index_cache import FolderIndexCache
+from postoffice.api import ApiContext, create_app
 from postoffice.auth.dkim.sign import SigningKey
 from postoffice.auth.dns import Flow
 from postoffice.clock import SYSTEM_CLOCK
@@ -52,7 +54,7 @@ from postoffice.policy import published
 from postoffice.proto.imap.server import ImapConfig
 from postoffice.proto.smtp.server import ServerConfig
 from postoffice.server import logs
-from postoffice.server.http import HttpContext, HttpSession
+from postoffice.server.http import HttpListener
 from postoffice.server.imap import FolderWatcher, ImapListener, ImapSession, start_imap
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
 from postoffice.server.managesieve import ManageSieveListener, serve_managesieve
@@ -221,6 +223,7 @@ class Worker:
         self.imap_sessions: set[ImapSession] = set()
         self.pop3_sessions: set[Pop3Session] = set()
         self.sieve_listeners: list[ManageSieveListener] = []
+        self.http_listeners: list[HttpListener] = []
         self.store_threads: StoreThreads | None = None
         self.folder_watcher: FolderWatcher | None = None
         self.folder_indexes = FolderIndexCache()
@@ -277,9 +280,14 @@ class Worker:
         for b in self.bound:
             sock = b.sockets[self.index]
             if b.name == "http":
-                http = HttpContext(directory.is_local_domain, published.mta_sts_policy(
-                    publish_settings(config, "")))
-                server = await loop.create_server(functools.partial(HttpSession, http), sock=sock)
+                api = ApiContext(
+                    run=committer.run, intake=intake, clock=SYSTEM_CLOCK,
+                    hostname=config.server.hostname,
+                    mta_sts_policy=published.mta_sts_policy(publish_settings(config, "")),
+                    on_domain_added=_dkim_keys(data_dir))
+                http_listener = HttpListener(create_app(api))
+                self.http_listeners.append(http_listener)
+                server = await http_listener.start(sock)
             elif b.name in SMTP_LISTENERS:
                 implicit = b.name == "submissions"
                 if implicit and tls_context is None:
@@ -397,6 +405,8 @@ class Worker:
             pop3.drain()
         for sieve in self.sieve_listeners:
             await sieve.close()
+        for http in self.http_listeners:
+            await http.close(grace=min(5.0, self.config.server.shutdown_grace))
         if self.folder_watcher is not None:
             await self.folder_watcher.stop()
         for session in list(self.sessions):
@@ -430,6 +440,11 @@ def _rsa_key(keyring: Keyring) -> Callable[[str], SigningKey | None]:
     def key_for(domain: str) -> SigningKey | None:
         return next((k for k in keyring.active(domain) if k.algorithm == "rsa-sha256"), None)
     return key_for
+
+
+def _dkim_keys(data_dir: Path) -> Callable[[str], object]:
+    """Makes the DKIM keys of a domain added through the API."""
+    return lambda domain: Keyring(data_dir).create(domain, datetime.date.today())
 
 
 def _call(store: Store, method: str, *args: object) -> object:

@@ -433,9 +433,14 @@ class Intake:
         source: str = "local",
         lane: str = "transactional",
         tenant: str = "default",
+        smtputf8: bool = False,
+        subject: str = "",
+        category: str = "",
+        metadata: str = "{}",
     ) -> str:
-        """Accept a message postoffice made itself (a DSN, a sandbox capture): same durable
-        path as mail from the network. Returns the queue id; raises StorageError."""
+        """Accept a message postoffice made itself (a DSN, a sandbox capture) or got through
+        the API: same durable path as mail from the network. Returns the queue id; raises
+        StorageError."""
         now = self._clock.now()
         queue_id = new_message_id(now)
         writer = self._blobs.writer()
@@ -449,6 +454,7 @@ class Intake:
             id=queue_id, blob=pending.digest, size=pending.size, received_at=now, source=source,
             mail_from=mail_from, client_ip="127.0.0.1", helo=self.hostname, auth_identity=None,
             body="8BITMIME" if any(b > 127 for b in content[:65536]) else "7BIT",
+            smtputf8=smtputf8, subject=subject, category=category, metadata=metadata,
         )
         try:
             await self._commit(pending, Acceptance(message, local, relay, lane, tenant))

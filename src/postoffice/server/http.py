@@ -1,98 +1,59 @@
-"""A minimal HTTP/1.1 listener: health checks and the MTA-STS policy of our domains (Host
-`mta-sts.<local domain>`, path /.well-known/mta-sts.txt, RFC 8461 3.3: HTTPS belongs in front of
-it); the API and dashboard mount here later."""
+"""The http listener: an ASGI application (api/) served on an inherited socket by uvicorn's
+HTTP/1.1 protocol, in this process's event loop (no server of its own, no signal handlers)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import cast
+import logging
+import socket
+from email.utils import formatdate
 
-from postoffice import __version__
+from starlette.types import ASGIApp
+from uvicorn.config import Config
+from uvicorn.server import ServerState
 
-MAX_REQUEST = 16 * 1024
-
-
-MTA_STS_PATH = "/.well-known/mta-sts.txt"
+log = logging.getLogger("postoffice.http")
 
 
-@dataclass(frozen=True)
-class HttpContext:
-    is_local_domain: Callable[[str], Awaitable[bool]]
-    mta_sts_policy: str
-    """The policy file served for every local domain (our MX hosts are the same for all)."""
+class HttpListener:
+    def __init__(self, app: ASGIApp, *, keep_alive: float = 5.0,
+                 max_connections: int | None = None) -> None:
+        self._config = Config(app, lifespan="off", log_config=None, access_log=False,
+                              proxy_headers=False, server_header=False, date_header=True,
+                              timeout_keep_alive=int(keep_alive), limit_concurrency=max_connections,
+                              h11_max_incomplete_event_size=64 * 1024)
+        self._config.load()
+        self._state = ServerState()
+        self._server: asyncio.AbstractServer | None = None
 
+    async def start(self, sock: socket.socket) -> asyncio.AbstractServer:
+        config, state = self._config, self._state
 
-class HttpSession(asyncio.Protocol):
-    def __init__(self, context: HttpContext | None = None) -> None:
-        self._context = context
-        self._buffer = bytearray()
-        self._transport: asyncio.Transport | None = None
-        self._task: asyncio.Task[None] | None = None
+        def protocol() -> asyncio.Protocol:
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=state, app_state={})
+            return made
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(protocol, sock=sock)
+        self._tick(loop)
+        return self._server
 
-    def data_received(self, data: bytes) -> None:
-        self._buffer += data
-        if len(self._buffer) > MAX_REQUEST:
-            self._respond(431, {"error": "request header fields too large"})
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The Date header every response carries, renewed each second."""
+        if self._server is None or not self._server.is_serving():
             return
-        if b"\r\n\r\n" not in self._buffer:
-            return
-        request_line = bytes(self._buffer.split(b"\r\n", 1)[0]).decode("latin-1")
-        parts = request_line.split(" ")
-        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-            self._respond(400, {"error": "malformed request line"})
-        elif parts[0] not in ("GET", "HEAD"):
-            self._respond(405, {"error": f"method {parts[0]} not allowed"})
-        elif parts[1].split("?")[0] == "/healthz":
-            self._respond(200, {"status": "ok", "version": __version__}, head=parts[0] == "HEAD")
-        elif parts[1] == MTA_STS_PATH and self._context is not None and self._task is None:
-            host = _host_header(bytes(self._buffer))
-            self._task = asyncio.get_running_loop().create_task(
-                self._mta_sts(host, head=parts[0] == "HEAD"))
-        else:
-            self._respond(404, {"error": "not found", "path": parts[1][:200]})
+        self._state.default_headers = [(b"date", formatdate(usegmt=True).encode())]
+        loop.call_later(1.0, self._tick, loop)
 
-    async def _mta_sts(self, host: str, head: bool) -> None:
-        assert self._context is not None
-        prefix, _, domain = host.partition(".")
-        if prefix == "mta-sts" and domain and await self._context.is_local_domain(domain):
-            self._respond(200, self._context.mta_sts_policy, head=head)
-        else:
-            self._respond(404, {"error": "no MTA-STS policy for this host", "host": host[:200]})
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    def _respond(self, status: int, body: dict[str, object] | str, head: bool = False) -> None:
-        assert self._transport is not None
-        if self._transport.is_closing():
-            return
-        reasons = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-                   431: "Request Header Fields Too Large"}
-        text = isinstance(body, str)
-        payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-        head_bytes = (
-            f"HTTP/1.1 {status} {reasons[status]}\r\n"
-            f"Content-Type: {'text/plain' if text else 'application/json'}\r\n"
-            f"Content-Length: {len(payload)}\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode()
-        self._transport.write(head_bytes if head else head_bytes + payload)
-        self._transport.close()
-        self._buffer.clear()
-
-
-def _host_header(request: bytes) -> str:
-    """The Host header's name, lowercased, without port or trailing dot ("" when absent)."""
-    for line in request.split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        if name.strip().lower() == b"host":
-            host = value.strip().decode("latin-1").lower()
-            return host.rsplit(":", 1)[0].rstrip(".") if "]" not in host else host
-    return ""
+    async def close(self, grace: float = 5.0) -> None:
+        """Stop accepting, let requests in progress finish (up to `grace` seconds)."""
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self._state.connections):
+            connection.shutdown()
+        deadline = asyncio.get_running_loop().time() + grace
+        while self._state.tasks and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        for task in list(self._state.tasks):
+            task.cancel()

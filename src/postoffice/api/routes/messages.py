@@ -1,0 +1,133 @@
+"""/v1/messages: send one message, search the log, read one message's timeline and content."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+
+from postoffice.api.auth import Reader, Sender
+from postoffice.api.context import ApiContext
+from postoffice.api.errors import ApiError
+from postoffice.api.models import (
+    EventOut,
+    MessageAccepted,
+    MessageDetail,
+    MessageIn,
+    MessageList,
+    MessageOut,
+    RecipientStatus,
+)
+from postoffice.api.sending import prepare
+from postoffice.message.envelope import Recipient
+from postoffice.storage.events import Event, LoggedMessage, LogQuery
+from postoffice.storage.interfaces import StorageError, Store
+
+router = APIRouter(prefix="/v1/messages", tags=["messages"])
+
+
+@router.post("", status_code=202, response_model=MessageAccepted,
+             summary="Send one message")
+async def send(body: MessageIn, caller: Sender, request: Request) -> MessageAccepted:
+    context: ApiContext = request.app.state.context
+    ready = await prepare(context, caller.tenant, body)
+    local: list[str] = []
+    relay: list[Recipient] = []
+    statuses = []
+    for address in ready.recipients:
+        here, there = await context.intake.route_address(address)
+        local += here
+        relay += there
+        statuses.append(RecipientStatus(address=address,
+                                        status="delivered" if here else "queued"))
+    try:
+        queue_id = await context.intake.inject(
+            ready.content, mail_from=ready.mail_from, local=tuple(dict.fromkeys(local)),
+            relay=tuple(relay), source="api",
+            lane=ready.lane, tenant=caller.tenant, smtputf8=ready.smtputf8,
+            subject=ready.subject, category=body.category,
+            metadata=json.dumps(body.metadata, ensure_ascii=False))
+    except StorageError:
+        raise ApiError(503, "the message could not be stored; try again") from None
+    return MessageAccepted(id=queue_id, message_id=ready.message_id, recipients=statuses)
+
+
+@router.get("", response_model=MessageList, summary="Search the message log")
+async def search(caller: Reader, request: Request,
+                 recipient: Annotated[str | None, Query(max_length=320)] = None,
+                 sender: Annotated[str | None, Query(max_length=320)] = None,
+                 subject: Annotated[str | None, Query(max_length=200)] = None,
+                 category: Annotated[str | None, Query(max_length=100)] = None,
+                 status: Annotated[str | None, Query(
+                     pattern="^(queued|held|delivered|deferred|failed)$")] = None,
+                 since: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+                 until: Annotated[float | None, Query(ge=0, le=1e11)] = None,
+                 before: Annotated[str | None, Query(max_length=64)] = None,
+                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> MessageList:
+    context: ApiContext = request.app.state.context
+    query = LogQuery(recipient=recipient, sender=sender, subject=subject, category=category,
+                     status=status, since=since, until=until, before_id=before, limit=limit)
+    found: list[LoggedMessage] = await context.run(_search, caller.tenant, query)
+    return MessageList(messages=[_out(m) for m in found],
+                       next_before=found[-1].id if len(found) == limit else None)
+
+
+@router.get("/{message_id}", response_model=MessageDetail,
+            summary="One message and its events")
+async def detail(message_id: str, caller: Reader, request: Request) -> MessageDetail:
+    context: ApiContext = request.app.state.context
+    found = await context.run(_detail, caller.tenant, message_id)
+    if found is None:
+        raise ApiError(404, f"no message {message_id}")
+    message, events = found
+    return MessageDetail(**_out(message).model_dump(), events=[
+        EventOut(type=e.type, at=e.at, recipient=e.recipient, detail=e.detail, ip=e.ip, mx=e.mx)
+        for e in events])
+
+
+@router.get("/{message_id}/raw", responses={
+    200: {"content": {"message/rfc822": {}}, "description": "The message as stored"}},
+    response_class=Response, summary="The message as stored")
+async def raw(message_id: str, caller: Reader, request: Request) -> Response:
+    context: ApiContext = request.app.state.context
+    content = await context.run(_content, caller.tenant, message_id)
+    if content is None:
+        raise ApiError(404, f"no message {message_id}")
+    return Response(content, media_type="message/rfc822")
+
+
+def _search(store: Store, tenant: str, query: LogQuery) -> list[LoggedMessage]:
+    return store.search_messages(tenant, query)
+
+
+def _detail(store: Store, tenant: str,
+            message_id: str) -> tuple[LoggedMessage, list[Event]] | None:
+    message = store.logged_message(tenant, message_id)
+    return None if message is None else (message, store.message_events(tenant, message_id))
+
+
+def _content(store: Store, tenant: str, message_id: str) -> bytes | None:
+    message = store.logged_message(tenant, message_id)
+    return None if message is None else store.blobs.read(message.blob)
+
+
+def _out(message: LoggedMessage) -> MessageOut:
+    try:
+        metadata = json.loads(message.metadata)
+    except ValueError:
+        metadata = {}
+    return MessageOut(
+        id=message.id, received_at=message.received_at, source=message.source,
+        mail_from=message.mail_from, subject=message.subject, category=message.category,
+        metadata=metadata if isinstance(metadata, dict) else {}, size=message.size,
+        recipients=[{"address": a, "status": s} for a, s in message.recipients])
+
+
+def decode_base64(value: str, field: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, f"{field}: not valid base64", field=field) from None
