@@ -17,13 +17,13 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import positive_data_acceptance
 
-from conftest import World
 from postoffice.api import ApiContext, create_app
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
 from postoffice.pipeline.intake import DirectoryCache, Intake
 from postoffice.storage import open_store
 from postoffice.storage.commit import GroupCommitter
+from postoffice.testing.api import World
 
 
 class Served:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import World, b64
+from postoffice.testing.api import World, b64
 
 
 def message(world: World, tenant: str = "default", **fields: object) -> dict[str, object]:

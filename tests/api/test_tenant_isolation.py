@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from conftest import World
+from postoffice.testing.api import World
 
 
 def test_tenants_are_isolated(world: World) -> None:
