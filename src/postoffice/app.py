@@ -36,6 +36,7 @@ from postoffice.auth.dkim.sign import SigningKey
 from postoffice.auth.dns import Flow
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
+from postoffice.credentials import LOGINS
 from postoffice.errors import PostofficeError
 from postoffice.mta import verp_keys
 from postoffice.mta.bimi_logos import LogoFetcher
@@ -68,6 +69,7 @@ from postoffice.server.tls import server_context
 from postoffice.storage import open_store
 from postoffice.storage.commit import GroupCommitter
 from postoffice.storage.interfaces import Store, User
+from postoffice.storage.sqlite.changes import ChangeCounter
 
 log = logging.getLogger("postoffice")
 
@@ -227,6 +229,7 @@ class Worker:
         self.store_threads: StoreThreads | None = None
         self.folder_watcher: FolderWatcher | None = None
         self.folder_indexes = FolderIndexCache()
+        self.change_counter: ChangeCounter | None = None
         self.servers: list[asyncio.AbstractServer] = []
         self._stop = asyncio.Event()
 
@@ -270,6 +273,7 @@ class Worker:
         limiter = ConnectionLimiter(config.smtp.max_connections, config.smtp.max_connections_per_ip)
         a = config.auth
         throttle = AuthThrottle(a.failure_delay, a.failure_delay_max, a.failure_window)
+        LOGINS.configure(a.login_cache_ttl)
         tls_context = self._tls_context() if self.role.listen else None
 
         async def password_hash(address: str) -> str | None:
@@ -327,7 +331,8 @@ class Worker:
                     continue
                 pop3 = config.pop3
                 listener = Pop3Listener(
-                    b.name, Maildrops(self._threads(), lock_dir(data_dir)),
+                    b.name, Maildrops(self._threads(), lock_dir(data_dir),
+                                      self._change_counter().current),
                     ConnectionLimiter(pop3.max_connections, pop3.max_connections_per_ip),
                     throttle, tls_context, implicit_tls=implicit,
                     plaintext_auth=pop3.plaintext_auth, idle_timeout=pop3.idle_timeout,
@@ -393,7 +398,13 @@ class Worker:
             ConnectionLimiter(settings.max_connections, settings.max_connections_per_ip),
             throttle, password_hash, tls_context, idle_timeout=settings.idle_timeout,
             indexes=self.folder_indexes,
-            plaintext_auth=settings.plaintext_auth)
+            plaintext_auth=settings.plaintext_auth, changes=self._change_counter().current)
+
+    def _change_counter(self) -> ChangeCounter:
+        """One per process, read on the event loop (see storage/sqlite/changes.py)."""
+        if self.change_counter is None:
+            self.change_counter = ChangeCounter(self.config.data_dir)
+        return self.change_counter
 
     async def shutdown(self) -> None:
         """Stop accepting, let in-flight transactions finish (up to the grace period)."""

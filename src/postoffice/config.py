@@ -116,6 +116,10 @@ class AuthSettings:
     failure_delay_max: float = 30.0
     failure_window: float = 900.0
     """Seconds after which an IP's or account's failure count is forgotten."""
+    login_cache_ttl: float = 300.0
+    """Seconds a successful password check is remembered in the worker (keyed by an HMAC
+    of address, password and stored hash), so a reconnecting client skips the slow hash;
+    0 disables."""
 
 
 @dataclass(frozen=True)
@@ -563,6 +567,8 @@ def _build_smarthosts(raw: Any) -> dict[str, SmarthostSettings]:
 def _validate(settings: Any, section: str) -> None:
     if isinstance(settings, SmtpSettings) and settings.bare_newline not in ("reject", "normalize"):
         raise ConfigError(f"[{section}] bare_newline: expected \"reject\" or \"normalize\"")
+    if isinstance(settings, AuthSettings) and settings.login_cache_ttl < 0:
+        raise ConfigError(f"[{section}] login_cache_ttl: must be 0 (off) or more seconds")
     if isinstance(settings, ServerSettings) and settings.workers < 0:
         raise ConfigError(f"[{section}] workers: must be 0 (one per CPU) or more")
     if isinstance(settings, DeliverySettings):

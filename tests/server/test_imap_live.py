@@ -206,3 +206,71 @@ def test_autologout_after_the_idle_timeout(tmp_path: Path) -> None:
         started = time.monotonic()
         assert raw.line().startswith(b"* BYE Autologout")
         assert 0.2 < time.monotonic() - started < 5
+
+
+def test_a_second_login_skips_the_password_hash(server: ImapServerThread,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from postoffice.credentials import LOGINS, verify_password
+    calls: list[str] = []
+
+    def counting(password: str, stored: str) -> bool:
+        calls.append(password)
+        return verify_password(password, stored)
+    monkeypatch.setattr(LOGINS, "_verify", counting)
+    LOGINS.clear()
+    for _ in range(3):
+        _client(server).logout()
+    assert calls == [PASSWORD]
+    client = imaplib.IMAP4(server.host, server.port, timeout=10)
+    try:
+        with pytest.raises(imaplib.IMAP4.error):
+            client.login(ALICE, "wrong")
+    finally:
+        client.shutdown()
+    assert calls == [PASSWORD, "wrong"]
+    LOGINS.clear()
+
+
+def test_answers_from_memory_still_report_other_processes_changes_at_once(
+        server: ImapServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """FETCH FLAGS, SEARCH and NOOP skip the store thread while the database is unchanged,
+    and take it again (reporting the news) right after anyone else commits anything."""
+    from postoffice.access.imap import ImapService
+    _deliver(server.data_dir, 3)
+    answered: list[str] = []
+    original = ImapService.answer_from_memory
+
+    def counting(self: ImapService, command: object, enabled: frozenset[str]) -> object:
+        outcome = original(self, command, enabled)  # type: ignore[arg-type]
+        if outcome is not None:
+            answered.append(command.name)  # type: ignore[attr-defined]
+        return outcome
+    monkeypatch.setattr(ImapService, "answer_from_memory", counting)
+    raw = Raw(server.port)
+    raw.send(b"a LOGIN %s %s\r\nb SELECT INBOX\r\n" % (ALICE.encode(), PASSWORD.encode()))
+    raw.until(b"b")
+    raw.send(b"c FETCH 1:* FLAGS\r\n")
+    first = raw.until(b"c")
+    raw.send(b"d FETCH 1:* FLAGS\r\ne SEARCH UNSEEN\r\nf NOOP\r\n")
+    assert raw.until(b"d") == first[:-1] + [b"d OK FETCH completed"]
+    assert raw.until(b"e")[0] == b"* SEARCH 1 2 3"
+    assert raw.until(b"f") == [b"f OK NOOP completed"]
+    assert answered == ["FETCH", "SEARCH", "NOOP"]
+    store = open_store(server.data_dir)  # another process changes a flag and delivers
+    try:
+        inbox = store.get_folder(ALICE, "INBOX")
+        assert inbox is not None
+        store.store_flags(inbox.id, [2], "add", ["\\Seen"])
+    finally:
+        store.close()
+    raw.send(b"g SEARCH UNSEEN\r\n")  # answered as before the news, which follows
+    assert raw.until(b"g") == [b"* SEARCH 1 2 3", b"* 2 FETCH (FLAGS (\\Seen \\Recent))",
+                               b"g OK SEARCH completed"]
+    _deliver(server.data_dir)
+    raw.send(b"h NOOP\r\n")
+    assert b"* 4 EXISTS" in raw.until(b"h")
+    raw.send(b"i SEARCH UNSEEN\r\nj FETCH 4 FLAGS\r\n")
+    assert raw.until(b"i") == [b"* SEARCH 1 3 4", b"i OK SEARCH completed"]
+    assert raw.until(b"j")[0] == b"* 4 FETCH (FLAGS (\\Recent))"
+    # i took the store thread: h's NOOP claimed \\Recent for the new message (a commit)
+    assert answered == ["FETCH", "SEARCH", "NOOP", "FETCH"]

@@ -23,6 +23,7 @@ from postoffice.server.pop3_maildrop import Maildrops, lock_dir
 from postoffice.server.store_threads import StoreThreads
 from postoffice.storage import Store, open_store
 from postoffice.storage.mailboxes import NewMessage
+from postoffice.storage.sqlite.changes import ChangeCounter
 from postoffice.testing.certs import Authority
 from postoffice.testing.peers import require_peer
 
@@ -47,9 +48,12 @@ class Pop3Server:
         self.threads = StoreThreads(lambda: open_store(data), threads=2)
         self.sessions: set[Pop3Session] = set()
         self.throttle = AuthThrottle(0.3, 1.0, 60.0)
+        self.changes = ChangeCounter(data)
+        """Read on the loop thread: RETR skips the expunge check while nothing changed."""
         tls = authority.server(HOST, "localhost")
         settings: dict[str, object] = {
-            "maildrops": Maildrops(self.threads, lock_dir(data)), "throttle": self.throttle,
+            "maildrops": Maildrops(self.threads, lock_dir(data), self.changes.current),
+            "throttle": self.throttle,
             "limiter": ConnectionLimiter(20, 10), "tls_context": tls, "hostname": HOST,
             **options}
         self.listeners = [Pop3Listener("pop3", **settings),  # type: ignore[arg-type]
@@ -466,3 +470,19 @@ def test_fetchmail_fetches_and_deletes(tmp_path: Path, server: Pop3Server, store
     assert result.returncode == 0, result.stdout + result.stderr
     assert b"Subject: message 3" in mbox.read_bytes()
     assert inbox(store) == {}
+
+
+def test_a_second_login_skips_the_password_hash(server: Pop3Server, authority: Authority,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from postoffice.credentials import LOGINS, verify_password
+    calls: list[str] = []
+
+    def counting(password: str, stored: str) -> bool:
+        calls.append(password)
+        return verify_password(password, stored)
+    monkeypatch.setattr(LOGINS, "_verify", counting)
+    LOGINS.clear()
+    for _ in range(3):
+        login(server, authority).quit()
+    assert calls == [PASSWORD]
+    LOGINS.clear()

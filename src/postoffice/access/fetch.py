@@ -30,6 +30,14 @@ def reads_header_only(attribute: FetchAttribute) -> bool:
         and section.text in _HEADER_TEXTS)
 
 
+def _reads_summary(attribute: FetchAttribute) -> bool:
+    """ENVELOPE, BODYSTRUCTURE, BODY (no section) and header sections come from the
+    summary; BODY[...] of anything else reads the message."""
+    return (attribute.name in _SUMMARY_ITEMS and (attribute.name != "BODY"
+                                                  or attribute.section is None)
+            or reads_header_only(attribute))
+
+
 class FetchError(Exception):
     """The FETCH cannot be answered (tagged NO with this text and response code)."""
 
@@ -79,21 +87,23 @@ def wants_seen(attributes: Sequence[FetchAttribute]) -> bool:
                or a.name in _SETS_SEEN for a in attributes)
 
 
-def fetch(store: Store, cache: ContentCache, view: Selected, indexes: Sequence[int],
+def fetch(store: Store | None, cache: ContentCache, view: Selected, indexes: Sequence[int],
           attributes: Sequence[FetchAttribute], *, uid: bool, modseq: bool,
           rev1: bool) -> FetchResult:
+    """The FETCH lines; `store` may be None when only UID, FLAGS and MODSEQ are asked."""
     names = {a.name for a in attributes}
     if uid:
         names.add("UID")
+    if names <= {"UID", "FLAGS", "MODSEQ"}:
+        return FetchResult(_kept_flag_lines(view, indexes, names, modseq, rev1), False)
+    assert store is not None
     rows: dict[int, MessageRow] = {}
     if names & _ROW_ITEMS:
         wanted = [view.uids[i] for i in indexes]
         rows = view.rows(store, wanted)
     found: dict[str, Summary] = {}
-    if names & _SUMMARY_ITEMS or any(map(reads_header_only, attributes)):
+    if any(map(_reads_summary, attributes)):
         found = summaries(store, cache, [row.blob for row in rows.values()])
-    if names <= {"UID", "FLAGS", "MODSEQ"}:
-        return FetchResult(_flag_lines(view, indexes, names, modseq, rev1), False)
     if wants_seen(attributes) and not view.read_only:
         unseen = [view.uids[i] for i in indexes
                   if "\\Seen" not in view.flags[i].split() and (not rows or view.uids[i] in rows)]
@@ -124,11 +134,46 @@ def fetch(store: Store, cache: ContentCache, view: Selected, indexes: Sequence[i
     return FetchResult(bytes(out), missing)
 
 
+def _kept_flag_lines(view: Selected, indexes: Sequence[int], names: set[str], modseq: bool,
+                     rev1: bool) -> bytes:
+    """_flag_lines, kept by the view while nothing changes when `indexes` is one run (as a
+    client's repeated FETCH 1:* FLAGS asks)."""
+    if not indexes or indexes[-1] - indexes[0] + 1 != len(indexes):
+        return _flag_lines(view, indexes, names, modseq, rev1)
+    key = ("flags", indexes[0], len(indexes), frozenset(names), modseq, rev1)
+    kept = view.kept(key)
+    if isinstance(kept, bytes):
+        return kept
+    data = _flag_lines(view, indexes, names, modseq, rev1)
+    view.keep(key, data)
+    return data
+
+
 def _flag_lines(view: Selected, indexes: Sequence[int], names: set[str], modseq: bool,
                 rev1: bool) -> bytes:
     """The common resync FETCH (UID FLAGS [MODSEQ]) of many messages, one format per line."""
     uids, flags, modseqs = view.uids, view.flags, view.modseqs
     recent = view.recent if rev1 else set()
+    if "FLAGS" in names:  # the common case: each distinct flag list formatted once
+        plain = {f: f"FLAGS ({f})" for f in {flags[i] for i in indexes}}
+        if recent:
+            marked = {f: f"FLAGS ({f} \\Recent)" if f else "FLAGS (\\Recent)" for f in plain}
+            texts = [(marked if uids[i] in recent else plain)[flags[i]] for i in indexes]
+        else:
+            texts = [plain[flags[i]] for i in indexes]
+        with_uid, with_modseq = "UID" in names, modseq or "MODSEQ" in names
+        if with_uid and with_modseq:
+            lines = [f"* {i + 1} FETCH (UID {uids[i]} {t} MODSEQ ({modseqs[i]}))\r\n"
+                     for i, t in zip(indexes, texts, strict=True)]
+        elif with_uid:
+            lines = [f"* {i + 1} FETCH (UID {uids[i]} {t})\r\n"
+                     for i, t in zip(indexes, texts, strict=True)]
+        elif with_modseq:
+            lines = [f"* {i + 1} FETCH ({t} MODSEQ ({modseqs[i]}))\r\n"
+                     for i, t in zip(indexes, texts, strict=True)]
+        else:
+            lines = [f"* {i + 1} FETCH ({t})\r\n" for i, t in zip(indexes, texts, strict=True)]
+        return "".join(lines).encode("utf-8")
     parts = []
     for i in indexes:
         uid = uids[i]

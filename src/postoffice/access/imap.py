@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
-from postoffice.access import listing
+from postoffice.access import listing, quick_search
 from postoffice.access.content import ContentCache, View, summaries
 from postoffice.access.fetch import FetchError, fetch
 from postoffice.access.index_cache import FolderIndexCache
@@ -31,6 +31,11 @@ from postoffice.storage.mailboxes import SEPARATOR, FlagMode, NewMessage, QuotaE
 SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 _FLAG_MODES: dict[str, FlagMode] = {"+": "add", "-": "remove", "": "replace"}
 _NO_EXPUNGE = {"FETCH", "STORE", "SEARCH"}
+_FLAG_ITEMS = {"UID", "FLAGS", "MODSEQ"}
+_READ_ONLY = {"FETCH", "SEARCH", "SORT", "THREAD", "NOOP", "CHECK"}
+"""Commands that change nothing others could see (FETCH's implicit \\Seen is reported in
+its own answer)."""
+"""FETCH items answered from the session's index alone."""
 """Non-UID forms of these may not be answered with EXPUNGE (RFC 9051 7.5.1)."""
 
 
@@ -56,6 +61,8 @@ class ImapService:
         self.enabled: frozenset[str] = frozenset()
         self.cache = ContentCache()
         self._notify = notify
+        self._no_news = False
+        """Nothing changed since the last look: no news to look for (see execute)."""
         self.zone = zone or datetime.now().astimezone().tzinfo or UTC
 
     @property
@@ -82,8 +89,13 @@ class ImapService:
 
     # -- entry points ----------------------------------------------------------------------------
 
-    def execute(self, store: Store, command: c.Command, enabled: frozenset[str]) -> Outcome:
+    def execute(self, store: Store | None, command: c.Command, enabled: frozenset[str], *,
+                current: bool = False) -> Outcome:
+        """Run a command on the calling thread's store (None only from answer_from_memory).
+        `current`: the caller knows nobody changed the database since this session's last
+        look (see answer_from_memory), so a command that only reads skips that look."""
         self._current = store
+        self._no_news = current and command.name in _READ_ONLY
         self.enabled = enabled
         handler = getattr(self, "_" + command.name.lower(), None)
         if handler is None:
@@ -108,6 +120,29 @@ class ImapService:
                 "OK", "Highest", f"[HIGHESTMODSEQ {self.selected.known_modseq}]") + outcome.data
         return outcome
 
+    def answer_from_memory(self, command: c.Command, enabled: frozenset[str]) -> Outcome | None:
+        """The answer to a command that reads only what the session holds (FETCH of flags,
+        SEARCH on flags and kept columns, NOOP), without a store; None for any other.
+        Only for a caller that knows nobody changed the database since this session's last
+        look at its folder (server/imap.py checks the database's change counter): then
+        there is no news to report, and the answer is the one `execute` would give."""
+        if not self._memory_answerable(command):
+            return None
+        return self.execute(None, command, enabled, current=True)
+
+    def _memory_answerable(self, command: c.Command) -> bool:
+        view = self.selected
+        if view is None or view.pending_expunge:
+            return False
+        args = command.arguments
+        if command.name in ("NOOP", "CHECK"):
+            return True
+        if command.name == "FETCH" and isinstance(args, c.Fetch):
+            return not args.modifiers and all(a.name in _FLAG_ITEMS for a in args.attributes)
+        if command.name == "SEARCH" and isinstance(args, c.Search):
+            return quick_search.ready(args.key, view)
+        return False
+
     def poll(self, store: Store) -> bytes:
         """Untagged news while idling."""
         self._current = store
@@ -131,7 +166,7 @@ class ImapService:
         return Outcome(self._updates(command) + r.tagged(command.tag, "NO", text, code))
 
     def _updates(self, command: c.Command) -> bytes:
-        if self.selected is None:
+        if self.selected is None or (self._no_news and not self.selected.pending_expunge):
             return b""
         allow = command.uid or command.name not in _NO_EXPUNGE
         return self._refresh(allow_expunge=allow, uid_fetch=command.uid)
@@ -444,7 +479,7 @@ class ImapService:
                             if args.sequence.contains(u, largest)]
                 out += vanished_earlier(vanished)
             indexes = [i for i in indexes if view.modseqs[i] > since]
-        result = fetch(self.store, self.cache, view, indexes, args.attributes,
+        result = fetch(self._current, self.cache, view, indexes, args.attributes,
                        uid=command.uid, modseq=changed_since is not None, rev1=self.rev1)
         out += result.data
         tail = self._updates(command)
@@ -578,19 +613,25 @@ class ImapService:
         args = command.arguments
         assert isinstance(args, c.Search)
         view = self._view()
-        matched = self._matches(args.key)
-        numbers = [m.uid if command.uid else m.seq for m in matched]
         modseq = None
-        if matching.uses_modseq(args.key):
-            self.enabled = self.enabled | {"CONDSTORE"}
-            modseq = matching.highest_modseq(matched, args.returns, command.uid) or None
+        positions = quick_search.search(args.key, view, self._current, self.cache)
+        if positions is not None:
+            uids = [view.uids[i] for i in positions]
+            numbers = uids if command.uid else [i + 1 for i in positions]
+        else:
+            matched = self._matches(args.key)
+            uids = [m.uid for m in matched]
+            numbers = [m.uid if command.uid else m.seq for m in matched]
+            if matching.uses_modseq(args.key):
+                self.enabled = self.enabled | {"CONDSTORE"}
+                modseq = matching.highest_modseq(matched, args.returns, command.uid) or None
         if args.returns is None:
             data = matching.search_response(numbers, modseq)
         else:
             returns = tuple(x for x in args.returns if x != "SAVE") or (
                 () if "SAVE" in args.returns else ("ALL",))
             if "SAVE" in args.returns:
-                view.saved = tuple(m.uid for m in matched)
+                view.saved = tuple(uids)
             data = matching.esearch_response(command.tag, numbers, returns, uid=command.uid,
                                              modseq=modseq) if returns else b""
         return self._ok_with(command, data, "SEARCH completed")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from postoffice.proto.imap import responses as r
 from postoffice.proto.imap.matching import compact_set
@@ -17,6 +18,9 @@ from postoffice.proto.imap.values import SequenceSet
 from postoffice.storage import Store
 from postoffice.storage.interfaces import Folder
 from postoffice.storage.mailboxes import FolderIndex, MessageRow
+
+KEPT_ANSWERS = 16
+"""Answers a session keeps (the last few distinct SEARCH keys and flag FETCHes)."""
 
 
 class Selected:
@@ -36,6 +40,15 @@ class Selected:
         """SEARCHRES: uids of the last SEARCH ... RETURN (SAVE)."""
         self._rows: dict[int, MessageRow] = {}
         """Rows read so far: a uid's size, date and blob never change (flags live above)."""
+        self.generation = 0
+        """Counts the changes of `uids` (expunges reported, messages added)."""
+        self.version = 0
+        """Counts every change of uids, flags, modseqs or \\Recent: answers computed from
+        them alone may be kept for as long as it stays (`kept`, `keep`)."""
+        self._kept: dict[object, tuple[int, Any]] = {}
+        self._columns: dict[str, tuple[int, list[Any]]] = {}
+        """Per-message search columns (access/quick_search.py), by name, with the
+        generation they were built for."""
 
     @property
     def id(self) -> int:
@@ -49,6 +62,24 @@ class Selected:
         """0-based index of `uid`, or None."""
         i = bisect_left(self.uids, uid)
         return i if i < len(self.uids) and self.uids[i] == uid else None
+
+    def column(self, name: str) -> list[Any] | None:
+        """A search column kept for the current message list, or None."""
+        kept = self._columns.get(name)
+        return kept[1] if kept is not None and kept[0] == self.generation else None
+
+    def keep_column(self, name: str, column: list[Any]) -> None:
+        self._columns[name] = (self.generation, column)
+
+    def kept(self, key: object) -> Any:
+        """An answer kept under `key` at the current `version`, or None."""
+        found = self._kept.get(key)
+        return found[1] if found is not None and found[0] == self.version else None
+
+    def keep(self, key: object, answer: object) -> None:
+        if len(self._kept) >= KEPT_ANSWERS:
+            self._kept.clear()
+        self._kept[key] = (self.version, answer)
 
     def flag_tuple(self, i: int) -> tuple[str, ...]:
         return tuple(self.flags[i].split())
@@ -65,6 +96,17 @@ class Selected:
             if not uid and sequence.ranges:
                 raise ValueError("no messages")
             return []
+        if len(sequence.ranges) == 1:  # one range (1:*, a single number): no set to sort
+            low, high = sequence.ranges[0]
+            if uid:
+                largest = self.uids[-1]
+                a, b = sorted((largest if low is None else low, largest if high is None else high))
+                return list(range(bisect_left(self.uids, a), bisect_left(self.uids, b + 1)))
+            largest = len(self.uids)
+            a, b = sorted((largest if low is None else low, largest if high is None else high))
+            if b > largest or a < 1:
+                raise ValueError("sequence number out of range")
+            return list(range(a - 1, b))
         picked: set[int] = set()
         if uid:
             largest = self.uids[-1]
@@ -93,6 +135,7 @@ class Selected:
 
     def apply_own(self, rows: Iterable[MessageRow]) -> None:
         """Flag changes this session made (so a refresh does not report them again)."""
+        self.version += 1
         for row in rows:
             i = self.position(row.uid)
             if i is not None:
@@ -103,6 +146,9 @@ class Selected:
         """Report and forget expunged messages: EXPUNGE per message, or one VANISHED."""
         out = bytearray()
         gone = sorted({u for u in uids if self.position(u) is not None}, reverse=True)
+        if gone:
+            self.generation += 1
+            self.version += 1
         if qresync and gone:
             out += r.untagged(r.Atom("VANISHED"), r.Atom(compact_set(gone)))
         for uid in gone:
@@ -125,6 +171,8 @@ class Selected:
         if allow_expunge and self.pending_expunge:
             out += self.remove(sorted(self.pending_expunge), qresync)
         last = self.uids[-1] if self.uids else 0
+        if changes.changed:
+            self.version += 1
         added = [row for row in changes.changed if row.uid > last]
         for row in changes.changed:
             if row.uid > last:
@@ -141,6 +189,7 @@ class Selected:
                 out += self.fetch_flags_line(i, uid=uid_fetch or qresync, modseq=condstore,
                                              rev1=rev1)
         if added:
+            self.generation += 1
             for row in added:
                 self.uids.append(row.uid)
                 self.flags.append(" ".join(row.flags))

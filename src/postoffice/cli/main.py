@@ -16,6 +16,7 @@ from postoffice.cli import (
     init,
     mailbox,
     queue,
+    send,
     serve,
     sieve,
     tenant,
@@ -24,7 +25,8 @@ from postoffice.cli import (
 from postoffice.cli.common import add_data_option
 from postoffice.errors import PostofficeError
 
-GROUPS = (init, serve, db, domain, tenant, user, alias, queue, mailbox, sieve, check, feedback)
+GROUPS = (init, serve, db, domain, tenant, user, alias, queue, mailbox, sieve, check, feedback,
+          send)
 
 
 def build_parser() -> argparse.ArgumentParser:

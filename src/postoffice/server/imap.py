@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from postoffice.access.imap import ImapService
 from postoffice.access.index_cache import FolderIndexCache
-from postoffice.credentials import verify_password
+from postoffice.credentials import LOGINS
 from postoffice.policy.logins import plaintext_login_allowed
 from postoffice.proto.imap import responses as r
 from postoffice.proto.imap import server as core
@@ -116,6 +116,10 @@ class ImapListener:
     """Logins without TLS: "never", "loopback" or "always" (policy/logins.py), decided per
     connection into the core's `plaintext_auth`."""
     handshake_timeout: float = 60.0
+    changes: Callable[[], int | None] | None = None
+    """The database's change counter (storage/sqlite/changes.py), read on the event loop:
+    while it stays where it was before a session's last command on a store thread, the
+    session's view is current and flag FETCHes and SEARCHes are answered without the hop."""
 
 
 class ImapSession(StreamSession):
@@ -132,6 +136,8 @@ class ImapSession(StreamSession):
         self.service: ImapService | None = None
         self._news = asyncio.Event()
         self._watched: int | None = None
+        self._synced: int | None = None
+        """The change counter read before the last command that ran on a store thread."""
 
     def started(self) -> None:
         allowed = plaintext_login_allowed(self.ctx.plaintext_auth, self.client_ip)
@@ -224,8 +230,16 @@ class ImapSession(StreamSession):
         service = self.service
         assert service is not None
         conn = self.conn
-        outcome = await self.ctx.threads.run(service.execute, event.command,
-                                             frozenset(conn.enabled))
+        version = self.ctx.changes() if self.ctx.changes is not None else None
+        outcome = None
+        if version is not None and version == self._synced:
+            outcome = service.answer_from_memory(event.command, frozenset(conn.enabled))
+        if outcome is None:
+            outcome = await self.ctx.threads.run(service.execute, event.command,
+                                                 frozenset(conn.enabled),
+                                                 current=version is not None
+                                                 and version == self._synced)
+            self._synced = version
         conn.enabled |= service.enabled
         if outcome.selected is True:
             conn.selected(outcome.read_only)
@@ -250,8 +264,9 @@ class ImapSession(StreamSession):
             return
         ok = (stored is not None
               and (not event.authzid or event.authzid.lower() == user.lower())
-              and await self._loop.run_in_executor(None, verify_password, event.password,
-                                                   stored))
+              and (LOGINS.cached(user, event.password, stored)
+                   or await self._loop.run_in_executor(None, LOGINS.verify, user,
+                                                       event.password, stored)))
         if not await throttled_login(throttle, self.client_ip, user, ok, log):
             self.conn.authenticated(event.tag, False)
             return

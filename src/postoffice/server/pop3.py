@@ -15,7 +15,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 
-from postoffice.credentials import verify_password
+from postoffice.credentials import LOGINS
 from postoffice.policy.logins import plaintext_login_allowed
 from postoffice.proto.pop3 import events as ev
 from postoffice.proto.pop3 import responses
@@ -156,8 +156,9 @@ class Pop3Session(StreamSession):
         ok = (
             user is not None
             and (not event.authzid or event.authzid.lower() == login.lower())
-            and await self._loop.run_in_executor(
-                None, verify_password, event.password, user.password_hash)
+            and (LOGINS.cached(login, event.password, user.password_hash)
+                 or await self._loop.run_in_executor(
+                     None, LOGINS.verify, login, event.password, user.password_hash))
         )
         if not await throttled_login(ctx.throttle, ip, login, ok, log) or user is None:
             self.conn.auth_failed()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +77,8 @@ class Inbox:
     lock: MaildropLock
     retrieved: set[int] = field(default_factory=set)
     """Message numbers sent by RETR: they get \\Seen at QUIT."""
+    version: int | None = None
+    """The database's change counter before the INBOX was read (see Maildrops.read)."""
 
     def listing(self) -> list[tuple[int, str]]:
         """(size, unique id) per message, for the core."""
@@ -89,20 +91,31 @@ class Inbox:
 class Maildrops:
     """POP3's access to the mailbox store and the maildrop locks."""
 
-    def __init__(self, threads: StoreThreads, locks: Path) -> None:
+    def __init__(self, threads: StoreThreads, locks: Path,
+                 changes: Callable[[], int | None] | None = None) -> None:
+        """`changes`: the database's change counter (storage/sqlite/changes.py), read on
+        the event loop; while it stays, nothing was expunged since login."""
         self.threads = threads
         self.locks = locks
+        self.changes = changes
 
     async def find_user(self, login: str) -> User | None:
         return await self.threads.run(_find_user, login)
 
     async def open(self, address: str) -> Inbox | None:
         """Lock and read the INBOX of `address`; None when another session holds it."""
-        return await self.threads.run(_open_inbox, self.locks, address)
+        version = self.changes() if self.changes is not None else None
+        inbox = await self.threads.run(_open_inbox, self.locks, address)
+        if inbox is not None:
+            inbox.version = version
+        return inbox
 
     async def read(self, inbox: Inbox, number: int) -> bytes | None:
         """Message `number` as stored; None when it was expunged since login."""
         row = inbox.rows[number - 1]
+        if inbox.version is not None and self.changes is not None \
+                and self.changes() == inbox.version:  # no commit anywhere since login
+            return await self.threads.run(_read_blob, row)
         return await self.threads.run(_read, inbox.folder_id, inbox.modseq, row)
 
     async def update(self, inbox: Inbox, deleted: Sequence[int]) -> None:
@@ -136,6 +149,13 @@ def _read(store: Store, folder_id: int, modseq: int, row: MessageRow) -> bytes |
     try:
         if row.uid in store.folder_changes(folder_id, modseq).vanished:
             return None
+        return store.blobs.read(row.blob)
+    except NotFound:
+        return None
+
+
+def _read_blob(store: Store, row: MessageRow) -> bytes | None:
+    try:
         return store.blobs.read(row.blob)
     except NotFound:
         return None

@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from postoffice.credentials import verify_password
+from postoffice.credentials import LOGINS
 from postoffice.proto.managesieve.store import NoSuchScript, ScriptActive, ScriptExists, TryLater
 from postoffice.server.store_threads import StoreThreads
 from postoffice.storage import AlreadyExists, InUse, NotFound, StorageError, Store
@@ -75,7 +75,7 @@ class SieveScripts:
 def authenticate(username: str, password: str) -> str | None:
     """The normalised address when the password is right (on a store thread)."""
     user = _call(lambda: _store().get_user(username))
-    if user is None or not verify_password(password, user.password_hash):
+    if user is None or not LOGINS.verify(username, password, user.password_hash):
         return None
     return user.address
 

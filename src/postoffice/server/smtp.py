@@ -13,7 +13,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from postoffice.credentials import verify_password
+from postoffice.credentials import LOGINS
 from postoffice.pipeline.draft import Draft
 from postoffice.pipeline.intake import Intake
 from postoffice.pipeline.session import SessionInfo, Transaction
@@ -245,7 +245,9 @@ class SmtpSession(StreamSession):
         ok = (
             stored is not None
             and (not event.authzid or event.authzid.lower() == user.lower())
-            and await self._loop.run_in_executor(None, verify_password, event.password, stored)
+            and (LOGINS.cached(user, event.password, stored)
+                 or await self._loop.run_in_executor(None, LOGINS.verify, user, event.password,
+                                                     stored))
         )
         if not await throttled_login(throttle, ip, user, ok, log):
             return AUTH_FAILED

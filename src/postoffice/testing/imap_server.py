@@ -16,6 +16,7 @@ from postoffice.server.imap import FolderWatcher, ImapListener, ImapSession, sta
 from postoffice.server.limits import AuthThrottle, ConnectionLimiter
 from postoffice.server.store_threads import StoreThreads
 from postoffice.storage import open_store
+from postoffice.storage.sqlite.changes import ChangeCounter
 
 
 class ImapServerThread:
@@ -39,6 +40,8 @@ class ImapServerThread:
         self.threads = StoreThreads(lambda: open_store(data_dir), threads=2)
         self.watcher = FolderWatcher(self.threads, poll_interval)
         self.sessions: set[ImapSession] = set()
+        self.changes = ChangeCounter(data_dir)
+        """Read on the server's event loop thread only."""
 
     def start(self) -> ImapServerThread:
         store = open_store(self.data_dir)
@@ -71,7 +74,7 @@ class ImapServerThread:
         ctx = ImapListener("imap", self._config, self.threads, self.watcher,
                            ConnectionLimiter(1000, 1000), AuthThrottle(0.05, 0.2, 60.0),
                            lookup, self._tls, login_timeout=self._login_timeout,
-                           plaintext_auth=self._plaintext_auth)
+                           plaintext_auth=self._plaintext_auth, changes=self.changes.current)
         self._server = await start_imap(ctx, self.sessions, sock)
 
     async def _stop(self) -> None:
@@ -80,6 +83,7 @@ class ImapServerThread:
         for session in list(self.sessions):
             session.abort()
         await self.watcher.stop()
+        self.changes.close()
         if self._server is not None:
             await self._server.wait_closed()
         tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]

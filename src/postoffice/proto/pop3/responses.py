@@ -33,6 +33,15 @@ def multiline(lines: Iterable[bytes]) -> bytes:
     return bytes(out)
 
 
+def message_body(data: bytes) -> bytes:
+    """multiline(lines_of(data)) for a whole message (RETR): a message whose every line ends
+    in CRLF is dot-stuffed in place, without splitting it into lines."""
+    if data.endswith(b"\r\n") and data.count(b"\n") == data.count(b"\r\n"):
+        stuffed = data.replace(b"\r\n.", b"\r\n..")
+        return (b"." + stuffed if data.startswith(b".") else stuffed) + b".\r\n"
+    return multiline(lines_of(data))
+
+
 def top(data: bytes, count: int) -> list[bytes]:
     """The header, the blank line and the first `count` body lines (RFC 1939 TOP)."""
     lines = lines_of(data)

@@ -117,7 +117,7 @@ class ServerConnection(Session):
         if isinstance(event, Top):
             self._out += R.ok() + R.multiline(R.top(data, event.lines))
         else:
-            self._out += R.ok(f"{len(data)} octets") + R.multiline(R.lines_of(data))
+            self._out += R.ok(f"{len(data)} octets") + R.message_body(data)
 
     def unavailable(self, reason: str = "Try again later") -> None:
         """Answer Retr, Top or Update with -ERR [SYS/TEMP]; a failed update ends the session."""
