@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from postoffice.access.index_cache import FolderIndexCache
+from postoffice.access.index_snapshots import SnapshotDir
 from postoffice.api import ApiContext, create_app
 from postoffice.auth.dkim.sign import SigningKey
 from postoffice.auth.dns import Flow
@@ -226,9 +227,11 @@ class Worker:
         self.pop3_sessions: set[Pop3Session] = set()
         self.sieve_listeners: list[ManageSieveListener] = []
         self.http_listeners: list[HttpListener] = []
+        self._warm_task: asyncio.Task[None] | None = None
         self.store_threads: StoreThreads | None = None
         self.folder_watcher: FolderWatcher | None = None
-        self.folder_indexes = FolderIndexCache()
+        self.folder_indexes = FolderIndexCache(
+            snapshots=SnapshotDir(config.data_dir / "cache" / "folder-index"))
         self.change_counter: ChangeCounter | None = None
         self.servers: list[asyncio.AbstractServer] = []
         self._stop = asyncio.Event()
@@ -351,6 +354,8 @@ class Worker:
             else:
                 continue
             self.servers.append(server)
+        if self.index == 0 and any(b.name in IMAP_LISTENERS for b in self.bound):
+            self._warm_task = loop.create_task(self._warm_indexes())
         engine = None
         if config.delivery.paused and self.role.listen and self.index == 0:
             log.warning("outbound delivery is paused ([delivery] paused = true)")
@@ -399,6 +404,13 @@ class Worker:
             throttle, password_hash, tls_context, idle_timeout=settings.idle_timeout,
             indexes=self.folder_indexes,
             plaintext_auth=settings.plaintext_auth, changes=self._change_counter().current)
+
+    async def _warm_indexes(self) -> None:
+        """Snapshots of large folders' indexes, so their first SELECT reads a file."""
+        try:
+            await self._threads().run(self.folder_indexes.warm)
+        except Exception:  # a cache: failing to make it changes nothing else
+            log.exception("making folder index snapshots failed")
 
     def _change_counter(self) -> ChangeCounter:
         """One per process, read on the event loop (see storage/sqlite/changes.py)."""

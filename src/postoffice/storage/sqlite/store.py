@@ -540,6 +540,12 @@ class SqliteStore(TenantMethods, EventMethods):
         with _errors(), self._snapshot():
             return mailboxes.folder_changes(self._db, folder_id, since_modseq)
 
+    def large_folders(self, min_uidnext: int) -> list[int]:
+        with _errors():
+            rows = self._db.execute("SELECT id FROM folders WHERE uidnext > ? AND selectable = 1"
+                                    " ORDER BY uidnext DESC", (min_uidnext,)).fetchall()
+        return [int(row[0]) for row in rows]
+
     def folder_heads(self, folder_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         with _errors():
             return mailboxes.folder_heads(self._db, folder_ids)
