@@ -39,7 +39,7 @@ from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
 from postoffice.credentials import LOGINS
 from postoffice.errors import PostofficeError
-from postoffice.mta import verp_keys
+from postoffice.mta import retention, verp_keys, webhooks
 from postoffice.mta.bimi_logos import LogoFetcher
 from postoffice.mta.delivery_policy import publish_settings
 from postoffice.mta.dkim import Keyring
@@ -177,6 +177,26 @@ def plan_roles(config: Config) -> list[Role]:
     roles = [Role(i, deliver=i == 0 and engines == 0 and not config.delivery.paused)
              for i in range(workers)]
     return roles + [Role(i, listen=False, deliver=True) for i in range(engines)]
+
+
+def runs_webhooks(config: Config, role: Role) -> bool:
+    """Whether this process runs the install's one webhook dispatcher: the first delivery
+    process, or the first worker while delivery is paused (events still happen then)."""
+    if not config.webhooks.enabled:
+        return False
+    if config.delivery.paused:
+        return role.listen and role.index == 0
+    return role.deliver and role.index == 0
+
+
+def runs_retention(config: Config, role: Role) -> bool:
+    """Whether this process runs the install's one retention job: the process of the webhook
+    dispatcher (the first delivery process, or the first worker while delivery is paused)."""
+    if config.retention.interval <= 0:
+        return False
+    if config.delivery.paused:
+        return role.listen and role.index == 0
+    return role.deliver and role.index == 0
 
 
 class WakePipe:
@@ -367,6 +387,14 @@ class Worker:
             engine_task = loop.create_task(engine.run())
         elif self.wake is not None:
             intake.on_queued = self.wake.notifier(loop)
+        stop_webhooks = None
+        if runs_webhooks(config, self.role):
+            stop_webhooks = webhooks.start(config.webhooks, lambda: open_store(data_dir),
+                                           SYSTEM_CLOCK)
+        stop_retention = None
+        if runs_retention(config, self.role):
+            stop_retention = retention.start(config.retention, lambda: open_store(data_dir),
+                                             SYSTEM_CLOCK)
         for sig in STOP_SIGNALS:
             loop.add_signal_handler(sig, self._stop.set)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # blocked by serve() until now
@@ -377,6 +405,10 @@ class Worker:
             engine_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await engine_task
+        if stop_webhooks is not None:
+            await stop_webhooks(min(5.0, self.config.server.shutdown_grace))
+        if stop_retention is not None:
+            await stop_retention()
         await committer.close()
 
     def _threads(self) -> StoreThreads:

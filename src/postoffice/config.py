@@ -202,6 +202,19 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class FeedbackSettings:
+    """Bounces and complaints coming back, and the suppressions they make."""
+
+    complaints_address: str = ""
+    """Where feedback loops send ARF complaint reports; empty means fbl@<first local domain>.
+    Mail to it that is no mailbox is filed in `[delivery] bounce_mailbox`."""
+    soft_bounces_in_a_row: int = 3
+    """Soft bounces to one address without a delivery between that suppress it (0: never)."""
+    soft_bounce_days: float = 3.0
+    """Days a suppression for soft bounces lasts (hard bounces and complaints: for good)."""
+
+
+@dataclass(frozen=True)
 class DnsSettings:
     nameservers: tuple[str, ...] = ()
     """Resolvers as "ip" or "ip:port" ("[ipv6]:port"); empty = the system's (/etc/resolv.conf)."""
@@ -358,6 +371,40 @@ class SmarthostSettings:
 
 
 @dataclass(frozen=True)
+class WebhookSettings:
+    """Webhooks (docs/api.md): POSTs of tenants' events to the URLs they subscribe."""
+
+    enabled: bool = True
+    """Send webhooks (one dispatcher, in the first delivery process); false: nothing is sent,
+    and the events logged meanwhile are sent when it is turned on again."""
+    concurrency: int = 20
+    """Requests in flight at once."""
+    timeout: float = 10.0
+    """Seconds a request may take in all (connecting, sending, the answer's status)."""
+    retry_for: float = 86400.0
+    """Seconds after an event during which a failing delivery is tried again; then it has
+    failed."""
+    first_retry: float = 30.0
+    """Seconds before the second attempt; the pause doubles after each failure, up to an hour."""
+    allow_private: bool = False
+    """Let webhooks reach loopback, private, link-local and other non-public addresses. Off:
+    a tenant's URL cannot reach this host's own services or the local network (SSRF);
+    `postoffice init --ports dev` turns it on for local receivers."""
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    """The purge of old message logs, events and bodies (docs/operations.md, Retention); how
+    long is each tenant's `retention_days`."""
+
+    interval: float = 3600.0
+    """Seconds between purges (in the first delivery process); 0: never (only `postoffice db
+    purge`)."""
+    batch: int = 5000
+    """Rows deleted per transaction: other writers wait for one batch at most."""
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -369,12 +416,15 @@ class Config:
     imap: ImapSettings = field(default_factory=ImapSettings)
     pop3: Pop3Settings = field(default_factory=Pop3Settings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     dns: DnsSettings = field(default_factory=DnsSettings)
     relay: RelaySettings = field(default_factory=RelaySettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
     inbound: InboundSettings = field(default_factory=InboundSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     lanes: LaneSettings = field(default_factory=LaneSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     pools: dict[str, PoolSettings] = field(default_factory=dict)
     """`[pools.NAME]` tables; without any, mail leaves from the system's default address."""
     smarthosts: dict[str, SmarthostSettings] = field(default_factory=dict)
@@ -583,6 +633,10 @@ def _validate(settings: Any, section: str) -> None:
             raise ConfigError(f"[{section}] messages_per_connection and max_connections must be >= 1")
         if not 0 <= settings.processes <= 64:
             raise ConfigError(f"[{section}] processes: must be 0 (in the first worker) to 64")
+    if isinstance(settings, FeedbackSettings) and (
+            settings.soft_bounces_in_a_row < 0 or settings.soft_bounce_days <= 0):
+        raise ConfigError(f"[{section}] soft_bounces_in_a_row must not be negative and"
+                          " soft_bounce_days must be more than 0")
     if isinstance(settings, InboundSettings):
         if settings.junk_score > settings.reject_score:
             raise ConfigError(f"[{section}] junk_score must not be above reject_score")
@@ -639,6 +693,14 @@ def _validate(settings: Any, section: str) -> None:
                 raise ConfigError(f"[{section}] weights: unknown lane {lane!r} (lanes: {', '.join(LANES)})")
             if weight < 1:
                 raise ConfigError(f"[{section}] weights.{lane}: must be >= 1")
+    if isinstance(settings, WebhookSettings):
+        if not 1 <= settings.concurrency <= 1000:
+            raise ConfigError(f"[{section}] concurrency: 1 to 1000")
+        if settings.timeout <= 0 or settings.retry_for < 0 or not 0 < settings.first_retry <= 3600:
+            raise ConfigError(f"[{section}] timeout must be > 0, retry_for >= 0 and first_retry"
+                              " more than 0 and at most 3600 seconds")
+    if isinstance(settings, RetentionSettings) and (settings.interval < 0 or settings.batch < 1):
+        raise ConfigError(f"[{section}] interval must not be negative and batch at least 1")
     if isinstance(settings, SmarthostSettings):
         if not settings.host:
             raise ConfigError(f"[{section}] host: required (\"host:port\")")
@@ -687,6 +749,7 @@ def render(hostname: str, listeners: Mapping[str, str], development: bool = Fals
     defaults["listeners"] = ListenerSettings(**dict(listeners))
     if development:
         defaults["delivery"] = dataclasses.replace(defaults["delivery"], sandbox_unroutable=True)
+        defaults["webhooks"] = dataclasses.replace(defaults["webhooks"], allow_private=True)
     for name, settings in defaults.items():
         lines.append(f"[{name}]")
         docs = _field_docs(type(settings))

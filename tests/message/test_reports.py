@@ -7,7 +7,13 @@ import json
 
 import pytest
 
-from postoffice.message.reports import ReportKind, normalize, read_report
+from postoffice.message.reports import (
+    ReportKind,
+    Returned,
+    normalize,
+    read_report,
+    returned_message,
+)
 from postoffice.testing.conformance import CONFORMANCE
 
 FLUFL = CONFORMANCE / "flufl-bounce"
@@ -339,3 +345,14 @@ def test_autoreply_and_plain_message() -> None:
     assert read_report(b"X-Autoreply: yes\nSubject: Re: hi\n\nthanks").kind is ReportKind.AUTOREPLY
     plain = b"From: a@example.com\nTo: b@example.com\nSubject: lunch?\n\nNoon at the usual place?"
     assert read_report(plain).kind is ReportKind.NONE
+
+
+def test_the_returned_message_is_identified() -> None:
+    raw = (b"Subject: report\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/report; report-type=feedback-report; boundary=A\r\n\r\n"
+           b"--A\r\nContent-Type: text/plain\r\n\r\nreport\r\n"
+           b"--A\r\nContent-Type: message/rfc822\r\n\r\n"
+           b"Return-Path: <bounce+abc@example.test>\r\nMessage-ID:  <x1@example.test> (c)\r\n"
+           b"\r\nbody\r\n--A--\r\n")
+    assert returned_message(raw) == Returned("<x1@example.test>", "bounce+abc@example.test")
+    assert returned_message(b"Subject: plain\r\n\r\nhello\r\n") == Returned()

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from postoffice.message.reports import ReportKind
-from postoffice.policy.bounces import Reason, classify_message, classify_reply
+from postoffice.policy.bounces import Reason, classify_failure, classify_message, classify_reply
 from postoffice.testing.conformance import CONFORMANCE
 
 R = Reason
@@ -115,3 +115,11 @@ def test_ruby_status_codes_and_reasons() -> None:
             assert r.status == case["code"] or (r.status is None and r.reason is expected_reason), name
         checked += 1
     assert checked == 11
+
+
+def test_failures_as_the_delivery_engine_words_them() -> None:
+    assert classify_failure("5.1.1", "550 5.1.1 No such user here") == (Reason.USER_UNKNOWN, True)
+    assert classify_failure("5.2.2", "552 5.2.2 Mailbox full") == (Reason.MAILBOX_FULL, False)
+    assert classify_failure("4.4.1", "4.4.1 no host could be reached") == (Reason.NETWORK, False)
+    # A 4xx is never hard, whatever its text says.
+    assert classify_failure("", "450 user unknown") == (Reason.USER_UNKNOWN, False)

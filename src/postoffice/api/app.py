@@ -12,7 +12,16 @@ from postoffice import __version__
 from postoffice.api import errors
 from postoffice.api.auth import KeyCache
 from postoffice.api.context import ApiContext
-from postoffice.api.routes import domains, keys, messages, site
+from postoffice.api.routes import (
+    domains,
+    keys,
+    messages,
+    site,
+    stats,
+    suppressions,
+    templates,
+    webhooks,
+)
 
 DESCRIPTION = """Send mail, read its log and events, manage the tenant's domains and keys.
 
@@ -28,7 +37,7 @@ def create_app(context: ApiContext) -> ASGIApp:
     app.state.context = context
     app.state.keys = KeyCache(context.key_cache_ttl)
     errors.install(app)
-    for module in (site, messages, domains, keys):
+    for module in (site, messages, domains, keys, stats, suppressions, templates, webhooks):
         app.include_router(module.router)
     return BodyLimit(app, context.max_body)
 

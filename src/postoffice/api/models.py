@@ -60,6 +60,9 @@ class EventOut(BaseModel):
     detail: str
     ip: str
     mx: str
+    reason: str = Field("", description="For failures: the reason class (user_unknown, "
+                        "mailbox_full, ...); complaint; a suppression's reason")
+    bounce: str = Field("", description='For bounced events: "hard" or "soft"')
 
 
 class MessageOut(BaseModel):

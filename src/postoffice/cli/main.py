@@ -19,6 +19,7 @@ from postoffice.cli import (
     send,
     serve,
     sieve,
+    suppress,
     tenant,
     user,
 )
@@ -26,7 +27,7 @@ from postoffice.cli.common import add_data_option
 from postoffice.errors import PostofficeError
 
 GROUPS = (init, serve, db, domain, tenant, user, alias, queue, mailbox, sieve, check, feedback,
-          send)
+          send, suppress)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -248,6 +248,36 @@ def _returned_recipients(data: bytes, parts: list[mime.Part]) -> tuple[str, ...]
     return ()
 
 
+@dataclass(frozen=True)
+class Returned:
+    """What identifies the message a bounce or complaint returns (its header section)."""
+
+    message_id: str | None = None
+    """Its Message-ID field, brackets included."""
+    return_path: str | None = None
+    """Its Return-Path (the envelope sender it was delivered with), brackets removed."""
+
+
+def returned_message(raw: bytes) -> Returned:
+    """The Message-ID and Return-Path of the returned message (message/rfc822 or
+    text/rfc822-headers part) of a bounce or complaint; empty when there is none."""
+    data = normalize(raw)
+    for part in mime.parse(data).walk():
+        if part.content_type not in _RETURNED:
+            continue
+        if part.message is not None:
+            head = data[part.message.header_start:part.message.header_end]
+        else:
+            head = mime.decoded_body(data, part)
+        values: dict[str, str] = {}
+        for name, value in mime.header_fields(head):
+            values.setdefault(name, value.decode("utf-8", "replace").strip())
+        found = re.search(r"<[^<>\s]+>", values.get("message-id", ""))
+        path = _bare(values.get("return-path", "")) or None
+        return Returned(found[0] if found else None, path)
+    return Returned()
+
+
 def _bare(value: str) -> str:
     return value.strip().strip("<>").strip()
 

@@ -46,6 +46,7 @@ from postoffice.mta.smtp_client import SmtpClient, Timeouts
 from postoffice.pipeline.intake import Intake
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import fairness, mta_sts
+from postoffice.policy.bounces import classify_failure
 from postoffice.policy.pools import Source, choose_source, pool_for
 from postoffice.policy.retry import GiveUp, Outcome, next_attempt
 from postoffice.policy.routing import Routing, Smarthost
@@ -339,6 +340,7 @@ class DeliveryEngine:
         finally:
             if outcomes:
                 await self._run(_complete, outcomes)
+                await self._intake.feedback.delivered(items, outcomes)
             if any(o.notify_failure for o in outcomes):
                 self._notices_owed = True
                 self._wake.set()
@@ -533,14 +535,17 @@ class DeliveryEngine:
         self, item: QueueItem, status: str, text: str, *, permanent: bool, outcome: Outcome
     ) -> DeliveryOutcome:
         now = self._clock.now()
+        reason, hard = classify_failure(status, text)  # the reason class and hard/soft
         if not permanent:
             decision = next_attempt(item.created_at, item.attempts + 1, outcome, now,
                                     lifetime=self.config.delivery.lifetime, rand=self._rng.random)
             if not isinstance(decision, GiveUp):
-                return DeliveryOutcome(item.id, "deferred", text, now, next_attempt_at=decision.at)
+                return DeliveryOutcome(item.id, "deferred", text, now, next_attempt_at=decision.at,
+                                       reason=reason)
             text = f"{decision.status} {decision.text}; last error: {text}"
         notify = should_notify(Action.FAILED, item.notify, item.mail_from)
-        return DeliveryOutcome(item.id, "failed", text, now, notify_failure=notify)
+        return DeliveryOutcome(item.id, "failed", text, now, notify_failure=notify,
+                               reason=reason, hard=hard and permanent)
 
 
 def _fair_key(key: QueueKey) -> fairness.QueueKey:

@@ -22,6 +22,7 @@ from postoffice.message.envelope import Recipient
 from postoffice.message.mime import decode_words
 from postoffice.pipeline import filters
 from postoffice.pipeline.draft import Draft
+from postoffice.pipeline.feedback import Feedback
 from postoffice.pipeline.forwarding import Forwarding
 from postoffice.pipeline.greylisting import Greylisting
 from postoffice.pipeline.inbound import InboundChecks, Judgement
@@ -82,6 +83,10 @@ class DirectoryCache:
             self._entries.clear()
         self._entries[(kind, key)] = (now + self._ttl, value)
         return value
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """Any Store method, uncached (on the store's thread)."""
+        return await self._run(method, *args)
 
     async def is_local_domain(self, domain: str) -> bool:
         return bool(await self._get("domain", domain, "is_local_domain"))
@@ -171,7 +176,13 @@ class Intake:
                                spam_threshold=config.inbound.junk_score,
                                route=self.route_address, inject=self.inject)
         """Each local recipient's Sieve script, run on every message they get."""
+        self.feedback = Feedback(config.feedback, call=directory.call, clock=clock,
+                                 token=self._return_path_token)
+        """Bounces and complaints that come back: events and suppressions."""
         self._trusted = [ipaddress.ip_network(n, strict=False) for n in config.relay.trusted_networks]
+
+    def _return_path_token(self, address: str) -> VerpToken | None:
+        return self.verp.token(address) if self.verp is not None else None
 
     def is_trusted(self, client_ip: str) -> bool:
         """Whether a client address is in `[relay] trusted_networks`."""
@@ -238,19 +249,21 @@ class Intake:
         token = None
         if local_domain and not local_user and targets is None and self.verp:
             token = self.verp.token(address)
+        complaints = local_domain and await self.feedback.is_complaints_address(address)
         decision = decide_recipient(
             address,
             source_route=source_route,
             local_domain=local_domain,
             local_user=local_user,
             may_relay=session.may_relay,
-            return_path=token is not None,
+            return_path=token is not None or (complaints and targets is None),
             forward=targets is not None,
         )
-        if decision.route is not Route.REFUSE and _mixes(txn, decision.route is Route.BOUNCE):
+        if decision.route is not Route.REFUSE and _mixes(txn, token is not None):
             return APART
+        if complaints and decision.route is not Route.REFUSE:
+            txn.feedback = True
         if decision.route is Route.BOUNCE:
-            assert token is not None
             refusal = await self._file_bounce(txn, token)
             if refusal is not None:
                 return refusal
@@ -341,11 +354,11 @@ class Intake:
         outside = self.checks.applies(session) if self.checks else self.greylist.applies(session)
         return await self.greylist.check(session.client_ip, txn.mail_from, address) if outside else None
 
-    async def _file_bounce(self, txn: Transaction, token: VerpToken) -> Reply | None:
-        """Add the bounce mailbox to the transaction for `token`; a reply when it cannot be."""
-        assert self.verp is not None
+    async def _file_bounce(self, txn: Transaction, token: VerpToken | None) -> Reply | None:
+        """Add the bounce mailbox to the transaction for `token` (None: the complaints
+        address); a reply when it cannot be."""
         try:
-            mailbox = (await self.verp.mailbox()).lower()
+            mailbox = (await self._bounce_mailbox()).lower()
             exists = await self._directory.user(mailbox) is not None
         except StorageError:
             return TEMPFAIL
@@ -354,9 +367,19 @@ class Intake:
             return TEMPFAIL
         if mailbox not in txn.local:
             txn.local.append(mailbox)
-        if token not in txn.bounces:
+        if token is not None and token not in txn.bounces:
             txn.bounces.append(token)
         return None
+
+    async def _bounce_mailbox(self) -> str:
+        if self.verp is not None:
+            return await self.verp.mailbox()
+        if self._config.delivery.bounce_mailbox:
+            return self._config.delivery.bounce_mailbox
+        domains = await self._directory.call("list_domains")
+        if not domains:
+            raise StorageError("no local domain for the bounce mailbox")
+        return f"postmaster@{domains[0].name}"
 
     def start_data(self, session: SessionInfo, txn: Transaction) -> tuple[str, float, Draft]:
         """(queue id, timestamp, draft) for the content about to arrive."""
@@ -437,6 +460,7 @@ class Intake:
         subject: str = "",
         category: str = "",
         metadata: str = "{}",
+        header_id: str = "",
     ) -> str:
         """Accept a message postoffice made itself (a DSN, a sandbox capture) or got through
         the API: same durable path as mail from the network. Returns the queue id; raises
@@ -455,6 +479,7 @@ class Intake:
             mail_from=mail_from, client_ip="127.0.0.1", helo=self.hostname, auth_identity=None,
             body="8BITMIME" if any(b > 127 for b in content[:65536]) else "7BIT",
             smtputf8=smtputf8, subject=subject, category=category, metadata=metadata,
+            header_id=header_id,
         )
         try:
             await self._commit(pending, Acceptance(message, local, relay, lane, tenant))
@@ -505,6 +530,7 @@ class Intake:
             log.info("refused listener=%s client=%s from=<%s>: %s %s", session.listener,
                      session.client_ip, txn.mail_from, refusal.status, refusal.text)
             return refusal
+        returned = draft.content() if _reports(session, txn) and draft.complete() else None
         pending = draft.finish(prefix)
         if pending is None:
             assert draft.refusal is not None
@@ -531,6 +557,7 @@ class Intake:
             ret=(params.get("RET") or "").upper() or None,
             envid=params.get("ENVID"),
             subject=log_subject(draft.fields or []),
+            header_id=header_id(draft.fields or []),
         )
         remote = txn.relay or forwards
         lane = choose_lane(draft.fields or [], {}, None) if remote else "transactional"
@@ -564,6 +591,8 @@ class Intake:
             self.on_queued()
         if filtering:
             await self.sieve.after(message, content, scripts, filtering, junk)
+        if returned is not None:
+            await self._feedback(txn, returned)
         log.info(
             "accepted id=%s listener=%s client=%s from=<%s> local=%d relay=%d size=%d auth=%s",
             queue_id, session.listener, session.client_ip, txn.mail_from, len(txn.local),
@@ -582,6 +611,15 @@ class Intake:
             if quota is None or quota.limit is None or quota.used + size <= quota.limit:
                 return None
         return MAILBOX_FULL
+
+    async def _feedback(self, txn: Transaction, content: bytes) -> None:
+        """Record the bounce or complaint a committed message reports (only logged when it
+        fails: the message is stored either way)."""
+        try:
+            await self.feedback.received(content, tokens=txn.bounces, local=txn.local,
+                                         to_complaints=txn.feedback)
+        except Exception:
+            log.exception("feedback in a message from <%s> not recorded", txn.mail_from)
 
     async def _redirect(self, message: StoredMessage, content: bytes, address: str,
                         targets: tuple[str, ...], lane: str, judgement: Judgement | None) -> None:
@@ -651,6 +689,22 @@ def _refusal(txn: Transaction, forwards: dict[str, list[Recipient]],
     if any(reason is None for reason in reasons):
         return None
     return Reply(550, "5.7.1", str(reasons[0]))
+
+
+def _reports(session: SessionInfo, txn: Transaction) -> bool:
+    """Whether a message may report on earlier mail (a bounce or complaint to read): to a
+    return path or the complaints address, or with a null sender, from outside."""
+    return session.auth_identity is None and bool(
+        txn.bounces or txn.feedback or (txn.mail_from == "" and txn.local))
+
+
+def header_id(fields: list[tuple[str, str]]) -> str:
+    """The Message-ID field's <id> ("" when none)."""
+    for name, value in fields:
+        if name.lower() == "message-id":
+            found = value.strip().split()
+            return found[0][:300] if found and found[0].startswith("<") else ""
+    return ""
 
 
 def log_subject(fields: list[tuple[str, str]]) -> str:

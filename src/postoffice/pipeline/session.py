@@ -52,6 +52,8 @@ class Transaction:
     forwards: dict[str, list[Recipient]] = field(default_factory=dict)
     """Remote targets of aliases (and reversed SRS addresses), by the forwarding domain: each
     domain's copy is stored apart, with an SRS sender in that domain and an ARC seal."""
+    feedback: bool = False
+    """A recipient is the complaints address (`[feedback] complaints_address`)."""
     spf: asyncio.Task[Any] | None = None
     """The SPF check started at MAIL FROM (MX mail from the outside), awaited at end of DATA."""
 

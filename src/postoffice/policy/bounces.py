@@ -148,6 +148,7 @@ _PHRASES: tuple[tuple[Reason, str], ...] = (
 )
 _COMPILED = tuple((reason, re.compile(text)) for reason, text in _PHRASES)
 _STATUS = re.compile(r"([245])\.(\d{1,3})\.(\d{1,3})")
+_LEADING_CODE = re.compile(r"\s*([245]\d\d)(?![\d.])")
 _QUOTED_STATUS = re.compile(r"(?<![\d.])([45]\.\d{1,3}\.\d{1,3})(?![\d.])")
 
 
@@ -183,6 +184,13 @@ def classify_reply(code: int | None, status: str | None, text: str) -> tuple[Rea
         reason = classify_text(text) or by_status or (_REPLY.get(code) if code else None)
     reason = reason or R.OTHER
     return reason, reason in HARD_REASONS and is_permanent(code, status)
+
+
+def classify_failure(status: str | None, text: str) -> tuple[Reason, bool]:
+    """`classify_reply` for a delivery failure as the delivery engine words it: `text` is
+    "550 5.1.1 No such user" (the reply) or "4.4.1 no host could be reached" (no reply)."""
+    code = _LEADING_CODE.match(text)
+    return classify_reply(int(code[1]) if code else None, status or None, text)
 
 
 def is_permanent(code: int | None, status: str | None, default: bool = True) -> bool:

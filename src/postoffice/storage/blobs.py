@@ -252,9 +252,9 @@ class FileBlobStore:
             for blob, was_spooled in zip(large, synced, strict=True):
                 final = self.path(blob.digest)
                 if not was_spooled:
-                    if not final.exists():
+                    if not _touch(final):
                         raise StorageError(f"blob {blob.digest} is neither spooled nor stored")
-                elif final.exists():
+                elif _touch(final):
                     blob.path.unlink(missing_ok=True)  # same content, stored already
                 else:
                     os.rename(blob.path, final)
@@ -265,6 +265,20 @@ class FileBlobStore:
         except OSError as exc:
             raise StorageError(f"cannot store message file: {exc}") from exc
         return entries
+
+    def check_durable(self, digests: Iterable[str], entries: Sequence[PackEntry]) -> None:
+        """Called inside the transaction that records blobs `make_durable` returned (under
+        the writer lock, which garbage collection holds while it removes files): StorageError
+        unless every new pack and every other (large) blob's file is still there. A stat per
+        pack and per large blob; it turns a collection racing a message of the same content
+        into a failed, retried accept instead of a reference to a missing file."""
+        packed = {entry.digest for entry in entries}
+        for pack in {entry.pack for entry in entries}:
+            if not (self.packs / pack).exists():
+                raise StorageError(f"pack {pack} is gone before its commit")
+        for digest in set(digests) - packed:
+            if not self.path(digest).exists():
+                raise StorageError(f"blob {digest} is gone before its commit")
 
     def _write_pack(self, blobs: Sequence[SpooledBlob], dirs: set[Path]) -> list[PackEntry]:
         """One new pack file holding `blobs`, written and fdatasynced; its directory (and the
@@ -314,12 +328,7 @@ class FileBlobStore:
         entry = self._locate(digest)
         if entry is None:
             raise NotFound(f"no blob {digest}")
-        with open(self.packs / entry.pack, "rb") as pack:
-            pack.seek(entry.offset)
-            data = pack.read(entry.size)
-        if len(data) != entry.size:
-            raise StorageError(f"pack {entry.pack} is shorter than its index says")
-        return io.BytesIO(data)
+        return io.BytesIO(self._read_packed(entry))
 
     def read(self, digest: str) -> bytes:
         """The whole content. Most blobs are small and packed: one index lookup and one
@@ -332,7 +341,17 @@ class FileBlobStore:
             return file.read()
 
     def _read_packed(self, entry: PackEntry) -> bytes:
-        fd = os.open(self.packs / entry.pack, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            fd = os.open(self.packs / entry.pack, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            # Compacted since the lookup: the index now points into the new pack (once).
+            moved = self._locate(entry.digest)
+            if moved is None:
+                raise NotFound(f"no blob {entry.digest}") from None
+            if moved == entry:
+                raise
+            fd = os.open(self.packs / moved.pack, os.O_RDONLY | os.O_CLOEXEC)
+            entry = moved
         try:
             data = os.pread(fd, entry.size, entry.offset)
             while len(data) < entry.size:
@@ -403,6 +422,16 @@ def _sync_path(path: Path) -> bool:
         _sync_file(fd)
     finally:
         os.close(fd)
+    return True
+
+
+def _touch(path: Path) -> bool:
+    """Make an existing blob file young again (garbage collection leaves young files alone);
+    False if there is none."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
     return True
 
 

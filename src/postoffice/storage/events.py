@@ -25,6 +25,11 @@ class Event:
     provider: str = ""
     ip: str = ""
     mx: str = ""
+    reason: str = ""
+    """For failures and complaints: the reason class (policy/bounces.py: user_unknown,
+    mailbox_full, ...; "complaint")."""
+    bounce: str = ""
+    """For bounced events: "hard" (the address is bad) or "soft"."""
     id: int = 0
     """Set when read back: the order of events."""
 

@@ -15,7 +15,12 @@ from typing import BinaryIO, Protocol
 from postoffice.message.envelope import Recipient
 from postoffice.storage.events import EventStore
 from postoffice.storage.mailboxes import MailboxStore
+from postoffice.storage.retention import RetentionStore
+from postoffice.storage.stats import StatsStore
+from postoffice.storage.suppressions import SuppressionStore
+from postoffice.storage.templates import TemplateStore
 from postoffice.storage.tenants import TenantStore
+from postoffice.storage.webhooks import WebhookStore
 
 
 class StorageError(Exception):
@@ -92,6 +97,8 @@ class StoredMessage:
     """Given through the API: stats and suppressions go by it."""
     metadata: str = "{}"
     """Given through the API: a JSON object returned with the message's events."""
+    header_id: str = ""
+    """The Message-ID field (with its brackets): complaints quoting it find the message."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +170,10 @@ class DeliveryOutcome:
     """Our source address for the attempt ("" when none was made)."""
     mx: str = ""
     """The host that answered ("" when none did)."""
+    reason: str = ""
+    """For "deferred" and "failed": the reason class of the reply (policy/bounces.py)."""
+    hard: bool = False
+    """For "failed": the address itself is bad (a hard bounce: it is suppressed)."""
 
 
 @dataclass(frozen=True)
@@ -294,7 +305,8 @@ class BlobStore(Protocol):
         ...
 
 
-class Store(MailboxStore, TenantStore, EventStore, Protocol):
+class Store(MailboxStore, TenantStore, EventStore, WebhookStore, SuppressionStore, StatsStore,
+            TemplateStore, RetentionStore, Protocol):
     """The whole store. Implementations are safe to use from one thread at a time per instance."""
 
     blobs: BlobStore

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -21,12 +22,15 @@ from postoffice.api.models import (
     MessageOut,
     RecipientStatus,
 )
+from postoffice.api.routes.suppressions import record_suppressed, suppressed
 from postoffice.api.sending import prepare
 from postoffice.message.envelope import Recipient
 from postoffice.storage.events import Event, LoggedMessage, LogQuery
 from postoffice.storage.interfaces import StorageError, Store
+from postoffice.storage.suppressions import Suppression, address_key
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
+log = logging.getLogger("postoffice.api")
 
 
 @router.post("", status_code=202, response_model=MessageAccepted,
@@ -37,21 +41,38 @@ async def send(body: MessageIn, caller: Sender, request: Request) -> MessageAcce
     local: list[str] = []
     relay: list[Recipient] = []
     statuses = []
+    try:
+        barred: dict[str, Suppression] = await context.run(
+            suppressed, caller.tenant, ready.recipients, body.category)
+    except StorageError:
+        raise ApiError(503, "the message could not be stored; try again") from None
+    left_out: list[tuple[str, Suppression]] = []
     for address in ready.recipients:
+        if (found := barred.get(address_key(address))) is not None:
+            left_out.append((address, found))
+            statuses.append(RecipientStatus(address=address, status="suppressed"))
+            continue
         here, there = await context.intake.route_address(address)
         local += here
         relay += there
         statuses.append(RecipientStatus(address=address,
                                         status="delivered" if here else "queued"))
     try:
+        # Also when every recipient is suppressed: the message is in the log, with its events.
         queue_id = await context.intake.inject(
             ready.content, mail_from=ready.mail_from, local=tuple(dict.fromkeys(local)),
             relay=tuple(relay), source="api",
             lane=ready.lane, tenant=caller.tenant, smtputf8=ready.smtputf8,
             subject=ready.subject, category=body.category,
-            metadata=json.dumps(body.metadata, ensure_ascii=False))
+            metadata=json.dumps(body.metadata, ensure_ascii=False), header_id=ready.message_id)
     except StorageError:
         raise ApiError(503, "the message could not be stored; try again") from None
+    if left_out:
+        try:
+            await context.run(record_suppressed, caller.tenant, queue_id, context.clock.now(),
+                              left_out, body.category)
+        except StorageError as exc:  # the message is queued: answer as such
+            log.error("suppressed events of id=%s not recorded: %s", queue_id, exc)
     return MessageAccepted(id=queue_id, message_id=ready.message_id, recipients=statuses)
 
 
@@ -84,7 +105,8 @@ async def detail(message_id: str, caller: Reader, request: Request) -> MessageDe
         raise ApiError(404, f"no message {message_id}")
     message, events = found
     return MessageDetail(**_out(message).model_dump(), events=[
-        EventOut(type=e.type, at=e.at, recipient=e.recipient, detail=e.detail, ip=e.ip, mx=e.mx)
+        EventOut(type=e.type, at=e.at, recipient=e.recipient, detail=e.detail, ip=e.ip, mx=e.mx,
+                 reason=e.reason, bounce=e.bounce)
         for e in events])
 
 

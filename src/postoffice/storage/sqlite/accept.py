@@ -15,8 +15,8 @@ from postoffice.storage.sqlite.events import INSERT_EVENT, event_row
 
 INSERT_MESSAGE: Final = (
     "INSERT INTO messages (id, blob, size, received_at, source, mail_from, client_ip, helo,"
-    " auth_identity, body, smtputf8, ret, envid, tenant, subject, category, metadata)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " auth_identity, body, smtputf8, ret, envid, tenant, subject, category, metadata,"
+    " header_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_QUEUE: Final = (
     "INSERT INTO queue (message_id, recipient, notify, orcpt, lane, status, next_attempt_at,"
@@ -89,6 +89,7 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
                 m.subject,
                 m.category,
                 m.metadata,
+                m.header_id,
             )
             for a in batch
             for m in (a.message,)

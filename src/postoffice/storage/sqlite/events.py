@@ -12,22 +12,24 @@ from postoffice.storage.events import Event, LoggedMessage, LogQuery
 
 INSERT_EVENT: Final = (
     "INSERT INTO events (at, tenant, message_id, recipient, type, detail, category, provider,"
-    " ip, mx) VALUES (?,?,?,?,?,?,?,?,?,?)"
+    " ip, mx, reason, bounce) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 # One event per outcome, from the queue row it is about (inside complete()'s transaction).
 INSERT_OUTCOME_EVENT: Final = (
-    "INSERT INTO events (at, tenant, message_id, recipient, type, detail, category, ip, mx)"
-    " SELECT ?, q.tenant, q.message_id, q.recipient, ?, ?, m.category, ?, ?"
+    "INSERT INTO events (at, tenant, message_id, recipient, type, detail, category, ip, mx,"
+    " reason, bounce)"
+    " SELECT ?, q.tenant, q.message_id, q.recipient, ?, ?, m.category, ?, ?, ?, ?"
     " FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.id = ?"
 )
-_EVENT_COLUMNS = "at, tenant, message_id, type, recipient, detail, category, provider, ip, mx, id"
+_EVENT_COLUMNS = ("at, tenant, message_id, type, recipient, detail, category, provider, ip, mx,"
+                  " reason, bounce, id")
 _MESSAGE_COLUMNS = ("id, tenant, received_at, source, mail_from, subject, category, metadata,"
                     " size, blob")
 
 
 def event_row(e: Event) -> tuple[Any, ...]:
     return (e.at, e.tenant, e.message_id, e.recipient, e.type, e.detail, e.category,
-            e.provider, e.ip, e.mx)
+            e.provider, e.ip, e.mx, e.reason, e.bounce)
 
 
 class EventMethods:

@@ -169,7 +169,14 @@ def complete(db: sqlite3.Connection, outcomes: Sequence[DeliveryOutcome]) -> Non
         ],
     )
     db.executemany(INSERT_OUTCOME_EVENT, [
-        (o.at, OUTCOME_EVENTS[o.kind], o.detail, o.ip, o.mx, o.item_id) for o in outcomes])
+        (o.at, OUTCOME_EVENTS[o.kind], o.detail, o.ip, o.mx, o.reason,
+         ("hard" if o.hard else "soft") if o.kind == "failed" and o.reason else "", o.item_id)
+        for o in outcomes])
+    # A delivery ends a run of soft bounces to its address.
+    db.executemany(
+        "DELETE FROM soft_bounces WHERE tenant = (SELECT tenant FROM queue WHERE id = ?1)"
+        " AND address = (SELECT lower(recipient) FROM queue WHERE id = ?1)",
+        [(o.item_id,) for o in outcomes if o.kind == "delivered"])
 
 
 def release_leases(db: sqlite3.Connection, owner: str) -> int:

@@ -61,7 +61,12 @@ from postoffice.storage.sqlite import aliases, greylist, mailboxes, queue, scrip
 from postoffice.storage.sqlite import migrate as migrations
 from postoffice.storage.sqlite.accept import insert_acceptances
 from postoffice.storage.sqlite.events import EventMethods
+from postoffice.storage.sqlite.retention import RetentionMethods
+from postoffice.storage.sqlite.stats import StatsMethods
+from postoffice.storage.sqlite.suppressions import SuppressionMethods
+from postoffice.storage.sqlite.templates import TemplateMethods
 from postoffice.storage.sqlite.tenants import TenantMethods
+from postoffice.storage.sqlite.webhooks import WebhookMethods
 
 DB_NAME: Final = "postoffice.db"
 BUSY_TIMEOUT: Final = 30.0
@@ -98,7 +103,8 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-class SqliteStore(TenantMethods, EventMethods):
+class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethods, StatsMethods,
+                  TemplateMethods, RetentionMethods):
     """Implements storage.interfaces.Store."""
 
     def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
@@ -157,6 +163,7 @@ class SqliteStore(TenantMethods, EventMethods):
             self._pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="postoffice-fsync")
         packed = self.files.make_durable([pending for pending, _ in batch], self._pool)
         with self._transaction():
+            self.files.check_durable([pending.digest for pending, _ in batch], packed)
             self._db.executemany(
                 "INSERT OR IGNORE INTO blob_packs (digest, pack, offset, size) VALUES (?,?,?,?)",
                 [(e.digest, e.pack, e.offset, e.size) for e in packed],
@@ -566,6 +573,7 @@ class SqliteStore(TenantMethods, EventMethods):
             found = mailboxes.get_folder(self._db, user_id, name)
             if found is None or not found.selectable:
                 raise NotFound(f"no folder {folder}")
+            self.files.check_durable([m.blob.digest for m in messages], packed)
             self._db.executemany(
                 "INSERT OR IGNORE INTO blob_packs (digest, pack, offset, size) VALUES (?,?,?,?)",
                 [(e.digest, e.pack, e.offset, e.size) for e in packed],
