@@ -35,6 +35,7 @@ lint: test-deps
 bench: test-deps
 	$(BIN)/python bench/smtp_accept.py $(BENCH_ARGS)
 	$(BIN)/python bench/imap_bench.py $(IMAP_BENCH_ARGS)
+	$(BIN)/python bench/api_bench.py $(API_BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

@@ -46,13 +46,17 @@ from postoffice.mta.dkim import Keyring
 from postoffice.mta.dns import Resolver, ResolverConfig, run_async
 from postoffice.mta.engine import DeliveryEngine, capture_mailbox
 from postoffice.mta.mta_sts import MtaSts
+from postoffice.mta.personalize import Personalizer, TrackingLinks
 from postoffice.mta.routes import Router
+from postoffice.pipeline.directory import DirectoryCache
 from postoffice.pipeline.forwarding import Forwarding, srs_secret
 from postoffice.pipeline.greylisting import Greylisting
 from postoffice.pipeline.inbound import InboundChecks
-from postoffice.pipeline.intake import DirectoryCache, Intake
+from postoffice.pipeline.intake import Intake
+from postoffice.pipeline.unsubscribe import Unsubscribes
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import published
+from postoffice.policy.tracking import tracking_secret
 from postoffice.proto.imap.server import ImapConfig
 from postoffice.proto.smtp.server import ServerConfig
 from postoffice.server import logs
@@ -292,6 +296,10 @@ class Worker:
             commit=committer.commit, verp=verp, checks=checks, greylist=greylist,
             forwarding=Forwarding(srs_secret(install_key), authserv_id=config.server.hostname,
                                   key_for=_rsa_key(Keyring(data_dir)), clock=SYSTEM_CLOCK),
+            unsubscribe=Unsubscribes(install_key, config.unsubscribe,
+                                     hostname=config.server.hostname, call=directory.call,
+                                     clock=SYSTEM_CLOCK,
+                                     is_local_domain=directory.is_local_domain),
         )
         limiter = ConnectionLimiter(config.smtp.max_connections, config.smtp.max_connections_per_ip)
         a = config.auth
@@ -307,11 +315,16 @@ class Worker:
         for b in self.bound:
             sock = b.sockets[self.index]
             if b.name == "http":
+                # The API's lookups and small writes on the store threads: a single send
+                # never waits behind a group commit in progress for them.
                 api = ApiContext(
-                    run=committer.run, intake=intake, clock=SYSTEM_CLOCK,
+                    run=self._threads().run, intake=intake, clock=SYSTEM_CLOCK,
                     hostname=config.server.hostname,
                     mta_sts_policy=published.mta_sts_policy(publish_settings(config, "")),
-                    on_domain_added=_dkim_keys(data_dir))
+                    on_domain_added=_dkim_keys(data_dir),
+                    tracking_secret=tracking_secret(install_key),
+                    unsubscribe=intake.unsubscribe, blobs=blobs,
+                    commit_many=committer.commit_many)
                 http_listener = HttpListener(create_app(api))
                 self.http_listeners.append(http_listener)
                 server = await http_listener.start(sock)
@@ -482,8 +495,10 @@ def delivery_engine(config: Config, committer: GroupCommitter, intake: Intake) -
     signer = Keyring(config.data_dir).signer(SYSTEM_CLOCK)
     sts = (MtaSts(resolver, cache_dir=config.data_dir / "cache" / "mta-sts")
            if config.delivery.mta_sts else None)
+    links = TrackingLinks.from_config(config, verp_keys.load_or_create(config.data_dir))
     return DeliveryEngine(config=config, run=committer.run, intake=intake, router=Router(resolver),
-                          signer=signer, verp=intake.verp, mta_sts=sts)
+                          signer=signer, verp=intake.verp, mta_sts=sts,
+                          personalizer=Personalizer(links), unsubscribe=intake.unsubscribe)
 
 
 async def _run_flow(resolver: Resolver, flow: Flow[Any]) -> Any:

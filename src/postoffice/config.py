@@ -405,6 +405,35 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class UnsubscribeSettings:
+    """One-click unsubscribe (docs/api.md, Unsubscribe): the List-Unsubscribe fields of bulk
+    mail and where their links go."""
+
+    host: str = ""
+    """Host (and port, if not the default) of the one-click URL, served by the http listener
+    behind your HTTPS proxy; "": `[server] hostname`."""
+    scheme: str = "https"
+    """"https" (RFC 8058 asks for it), or "http" for a development install."""
+    mailto: bool = True
+    """Also offer `mailto:unsubscribe+<token>@<sending domain>` (the MX takes it)."""
+    every_category: bool = False
+    """An unsubscribe stops all of the tenant's mail to the address, not only the category of
+    the message it came from."""
+
+
+@dataclass(frozen=True)
+class TrackingSettings:
+    """Open and click tracking (docs/api.md, Open and click tracking): where the tracking
+    pixel and the rewritten links of tracked messages point."""
+
+    host: str = ""
+    """Host (and port, if not the default) of the tracking links, served by the http listener
+    behind your HTTPS proxy; "": `[server] hostname`."""
+    scheme: str = "https"
+    """"https", or "http" for a development install."""
+
+
+@dataclass(frozen=True)
 class Config:
     data_dir: Path
     server: ServerSettings = field(default_factory=ServerSettings)
@@ -425,6 +454,8 @@ class Config:
     lanes: LaneSettings = field(default_factory=LaneSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    unsubscribe: UnsubscribeSettings = field(default_factory=UnsubscribeSettings)
+    tracking: TrackingSettings = field(default_factory=TrackingSettings)
     pools: dict[str, PoolSettings] = field(default_factory=dict)
     """`[pools.NAME]` tables; without any, mail leaves from the system's default address."""
     smarthosts: dict[str, SmarthostSettings] = field(default_factory=dict)
@@ -701,6 +732,16 @@ def _validate(settings: Any, section: str) -> None:
                               " more than 0 and at most 3600 seconds")
     if isinstance(settings, RetentionSettings) and (settings.interval < 0 or settings.batch < 1):
         raise ConfigError(f"[{section}] interval must not be negative and batch at least 1")
+    if isinstance(settings, UnsubscribeSettings):
+        if settings.scheme not in ("https", "http"):
+            raise ConfigError(f"[{section}] scheme: expected \"https\" or \"http\"")
+        if any(c in settings.host for c in "/?#@ "):
+            raise ConfigError(f"[{section}] host: a host name (and :port), nothing else")
+    if isinstance(settings, TrackingSettings):
+        if settings.scheme not in ("https", "http"):
+            raise ConfigError(f"[{section}] scheme: expected \"https\" or \"http\"")
+        if any(c in settings.host for c in "/?#@ "):
+            raise ConfigError(f"[{section}] host: a host name (and :port), nothing else")
     if isinstance(settings, SmarthostSettings):
         if not settings.host:
             raise ConfigError(f"[{section}] host: required (\"host:port\")")

@@ -20,7 +20,8 @@ from schemathesis.checks import positive_data_acceptance
 from postoffice.api import ApiContext, create_app
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
-from postoffice.pipeline.intake import DirectoryCache, Intake
+from postoffice.pipeline.directory import DirectoryCache
+from postoffice.pipeline.intake import Intake
 from postoffice.storage import open_store
 from postoffice.storage.commit import GroupCommitter
 from postoffice.testing.api import World

@@ -242,7 +242,7 @@ def test_text_needing_quoted_printable_round_trips(text: str) -> None:
 def test_a_boundary_never_occurs_in_the_content(monkeypatch: pytest.MonkeyPatch) -> None:
     taken = "--=_" + "a" * 32
     tokens = iter(["a" * 32, "b" * 32])
-    monkeypatch.setattr(encoding.secrets, "token_hex", lambda n: next(tokens))
+    monkeypatch.setattr(encoding.unique, "token", lambda: next(tokens))
     composed = make(text=f"{taken}\n{taken}--\n", html="<p>x</p>")
     assert composed.content.count(b"boundary=") == 1
     assert b'boundary="=_' + b"b" * 32 + b'"' in composed.content

@@ -10,8 +10,9 @@ from postoffice.auth.dkim.sign import SigningKey
 from postoffice.auth.dns import run_sync
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
+from postoffice.pipeline.directory import DirectoryCache
 from postoffice.pipeline.forwarding import Forwarding
-from postoffice.pipeline.intake import DirectoryCache, Intake
+from postoffice.pipeline.intake import Intake
 from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import srs

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from postoffice.config import Config, InboundSettings, RelaySettings
+from postoffice.pipeline.directory import DirectoryCache
 from postoffice.pipeline.greylisting import GREYLISTED, Greylisting
-from postoffice.pipeline.intake import DirectoryCache, Intake
+from postoffice.pipeline.intake import Intake
 from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.proto.smtp.reply import Reply
 from postoffice.storage import open_store

@@ -6,7 +6,8 @@ from pathlib import Path
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
 from postoffice.message.envelope import Recipient
-from postoffice.pipeline.intake import DirectoryCache, Intake
+from postoffice.pipeline.directory import DirectoryCache
+from postoffice.pipeline.intake import Intake
 from postoffice.storage import open_store
 from postoffice.storage.commit import GroupCommitter
 from postoffice.storage.interfaces import Store

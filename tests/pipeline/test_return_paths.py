@@ -8,7 +8,8 @@ import pytest
 
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
-from postoffice.pipeline.intake import DirectoryCache, Intake
+from postoffice.pipeline.directory import DirectoryCache
+from postoffice.pipeline.intake import Intake
 from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.verp import ReturnPaths, bounce_header
 from postoffice.policy.verp import VerpToken, decode, encode

@@ -232,3 +232,45 @@ def test_commit_before_start_fails() -> None:
             await committer.run(lambda s: s)
 
     asyncio.run(main())
+
+
+@pytest.mark.usefixtures("setup")
+def test_commit_many_splits_into_bounded_batches_singles_first(
+    data_dir: Path, spool: FileBlobStore, make_mail: type[Mail]
+) -> None:
+    blocker, *bulk = _prepare(spool, make_mail, 11)
+    (bad,) = _prepare(spool, make_mail, 1, local="nobody@example.org")
+    (single,) = _prepare(spool, make_mail, 1)
+    stores: list[FlakyStore] = []
+
+    def factory() -> Store:
+        stores.append(FlakyStore(open_store(data_dir)))
+        return stores[0]
+
+    async def main() -> tuple[list[Exception | None], None]:
+        committer = GroupCommitter(factory, max_batch=4)
+        committer.start()
+        store = stores[0]
+        try:
+            store.gate.clear()
+            first = asyncio.ensure_future(committer.commit(*blocker))
+            await asyncio.to_thread(store.entered.wait, 10)
+            many = asyncio.ensure_future(committer.commit_many(bulk[:5] + [bad] + bulk[5:]))
+            await asyncio.sleep(0.01)
+            one = asyncio.ensure_future(committer.commit(*single))  # queued after the bulk job
+            await asyncio.sleep(0.01)
+            store.gate.set()
+            await first
+            return await many, await one
+        finally:
+            await committer.close()
+
+    errors, _ = asyncio.run(main())
+    # The blocker; the single send first with 3 of the bulk job; then 4 (with the bad one:
+    # retried one by one); then the last 4.
+    assert stores[0].batch_sizes == [1, 4, 4, 1, 1, 1, 1, 4]
+    assert isinstance(errors[5], NotFound)
+    assert [e for i, e in enumerate(errors) if i != 5] == [None] * 10
+    assert not bad[0].path.exists()  # type: ignore[attr-defined]
+    with contextlib.closing(open_store(data_dir)) as store:
+        assert len(store.list_mailbox("alice@example.org")) == 12

@@ -126,14 +126,20 @@ def test_retention_is_per_tenant(store: Store, mail: Mail) -> None:
     assert store.purge(T0 + 61 * DAY).messages == 1
 
 
-def test_old_idempotent_answers_go_and_stats_stay(store: Store, mail: Mail) -> None:
+def answer(store: Store) -> None:
+    """An Idempotency-Key answered now."""
+    assert store.claim_key("default", "key-1", "req") is None
     store.store_answer("default", "key-1", StoredAnswer("req", 200, "{}"))
+
+
+def test_old_idempotent_answers_go_and_stats_stay(store: Store, mail: Mail) -> None:
+    answer(store)
     finish(store, mail.accept(relay=["a@remote.example"], received_at=T0).message.id)
     before = store.stats("default", since=T0 - DAY, until=T0 + DAY, group_by="day")
     assert store.purge(time.time() + 3600).answers == 0
-    assert store.stored_answer("default", "key-1") is not None
+    assert store.claim_key("default", "key-1", "req") is not None  # answered: still there
     assert store.purge(LATER).answers == 1
-    assert store.stored_answer("default", "key-1") is None
+    assert store.claim_key("default", "key-1", "req") is None  # gone: free to claim
     assert store.stats("default", since=T0 - DAY, until=T0 + DAY, group_by="day") == before
 
 
@@ -150,12 +156,12 @@ def test_batches_page_through_everything(store: Store, mail: Mail) -> None:
 def test_a_dry_run_counts_and_changes_nothing(store: Store, mail: Mail) -> None:
     old = mail.accept(relay=["a@remote.example"], received_at=T0)
     finish(store, old.message.id)
-    store.store_answer("default", "key-1", StoredAnswer("req", 200, "{}"))
+    answer(store)
     dry = store.purge(LATER, dry_run=True)
     assert dry.dry_run
     assert (dry.messages, dry.queue_items, dry.events, dry.answers) == (1, 1, 3, 1)
     assert store.get_message(old.message.id) is not None
-    assert store.stored_answer("default", "key-1") is not None
+    assert store.claim_key("default", "key-1", "req") is not None  # answered: still there
     real = store.purge(LATER)
     assert (real.messages, real.queue_items, real.events, real.answers) == (1, 1, 3, 1)
 

@@ -21,13 +21,20 @@ def test_templates(store: Store) -> None:
     assert store.get_template("default", "welcome") is None
 
 
-def test_idempotent_answers(store: Store) -> None:
-    answer = StoredAnswer("req-hash", 202, '{"id": "1"}')
-    assert store.stored_answer("default", "k1") is None
-    assert store.store_answer("default", "k1", answer) == answer
-    later = StoredAnswer("req-hash", 202, '{"id": "2"}')
-    assert store.store_answer("default", "k1", later) == answer  # the first one stays
-    assert store.stored_answer("other", "k1") is None
+def test_idempotency_keys(store: Store) -> None:
+    assert store.claim_key("default", "k1", "req") is None  # taken
+    running = store.claim_key("default", "k1", "req")
+    assert running is not None and running.status == 0  # the first call still runs
+    assert store.claim_key("other", "k1", "req") is None  # keys are per tenant
+    store.store_answer("default", "k1", StoredAnswer("req", 202, '{"id": "1"}'))
+    assert store.claim_key("default", "k1", "req") == StoredAnswer("req", 202, '{"id": "1"}')
+    assert store.claim_key("default", "k1", "another")  == StoredAnswer(
+        "req", 202, '{"id": "1"}')  # the caller compares the request
+    assert store.claim_key("default", "k2", "req") is None
+    store.release_key("default", "k2")  # failed: a retry may run
+    assert store.claim_key("default", "k2", "req") is None
+    assert store.claim_key("default", "k2", "req", stale_after=-1.0) is None  # a crashed claim
+    store.release_key("default", "k1")  # answered keys stay
+    assert store.claim_key("default", "k1", "req") is not None
     assert store.forget_answers(before=0.0) == 0
-    assert store.forget_answers(before=4e9) == 1
-    assert store.stored_answer("default", "k1") is None
+    assert store.forget_answers(before=4e9) == 3

@@ -13,6 +13,7 @@ from postoffice.api import errors
 from postoffice.api.auth import KeyCache
 from postoffice.api.context import ApiContext
 from postoffice.api.routes import (
+    batch,
     domains,
     keys,
     messages,
@@ -20,6 +21,8 @@ from postoffice.api.routes import (
     stats,
     suppressions,
     templates,
+    tracking,
+    unsubscribe,
     webhooks,
 )
 
@@ -37,7 +40,8 @@ def create_app(context: ApiContext) -> ASGIApp:
     app.state.context = context
     app.state.keys = KeyCache(context.key_cache_ttl)
     errors.install(app)
-    for module in (site, messages, domains, keys, stats, suppressions, templates, webhooks):
+    for module in (site, batch, messages, domains, keys, stats, suppressions, templates,
+                   webhooks, tracking, unsubscribe):
         app.include_router(module.router)
     return BodyLimit(app, context.max_body)
 
@@ -45,6 +49,8 @@ def create_app(context: ApiContext) -> ASGIApp:
 async def known_query(request: Request) -> None:
     """422 for a query parameter the operation does not take (a typo would otherwise be
     silently ignored: `recipeint=` listing every message)."""
+    if not request.url.path.startswith("/v1/"):
+        return  # links in mail (/u/, /t/) gain query parameters on their way: they are fine
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:

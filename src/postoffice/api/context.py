@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from postoffice.clock import Clock
 from postoffice.pipeline.intake import Intake
+from postoffice.pipeline.unsubscribe import Unsubscribes
+from postoffice.storage.interfaces import Acceptance, BlobStore, PendingBlob
 
 StoreCall = Callable[..., Awaitable[Any]]
 """`await run(fn, *args)` runs `fn(store, *args)` on the store's thread."""
+CommitMany = Callable[[Sequence[tuple[PendingBlob, Acceptance]]],
+                      Awaitable[list[Exception | None]]]
+"""GroupCommitter.commit_many: each acceptance's outcome (None: durable)."""
 
 
 @dataclass
@@ -28,3 +33,13 @@ class ApiContext:
     stops working within this time in other processes; at once in the revoking one)."""
     on_domain_added: Callable[[str], Any] | None = field(default=None)
     """Makes the DKIM keys of a domain added through the API."""
+    unsubscribe: Unsubscribes | None = None
+    """Verifies and acts on the tokens of /u/ (pipeline/unsubscribe.py); None: every token
+    is refused."""
+    tracking_secret: bytes = b""
+    """Verifies the tokens of /t/o/ and /t/c/ (policy/tracking.py); b"": every token is
+    refused."""
+    blobs: BlobStore | None = None
+    commit_many: CommitMany | None = None
+    """With `blobs`: the messages of a batch go to the store a chunk per call (one job of the
+    group committer) instead of one intake.inject each. None: one inject each."""

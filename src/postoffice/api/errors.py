@@ -31,18 +31,19 @@ class ErrorBody(BaseModel):
 
 RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody, "description": CODES[code].replace("_", " ")}
-    for code in (400, 401, 403, 404, 409, 413, 422, 503)}
+    for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)}
 """The error answers any operation may give, for the OpenAPI document."""
 
 
 class ApiError(Exception):
     def __init__(self, status: int, message: str, *, code: str | None = None,
-                 field: str | None = None) -> None:
+                 field: str | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code or CODES.get(status, "error")
         self.message = message
         self.field = field
+        self.headers = headers or {}
 
 
 def error_response(status: int, message: str, *, code: str | None = None,
@@ -64,7 +65,8 @@ def field_path(location: tuple[Any, ...] | list[Any]) -> str | None:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.message, code=exc.code, field=exc.field)
+        return error_response(exc.status, exc.message, code=exc.code, field=exc.field,
+                              headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

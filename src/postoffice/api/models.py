@@ -37,6 +37,15 @@ class MessageIn(Strict):
     category: str = Field("", max_length=100, pattern=r"^[A-Za-z0-9._:-]*$")
     lane: Literal["transactional", "bulk"] | None = None
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
+    send_at: float | None = Field(None, ge=0, le=1e11, description="Unix time to send at "
+                                  "(at most 7 days ahead); default: now")
+    track_opens: bool = Field(False, description="Count opens: a 1x1 image in the HTML, "
+                              "per recipient (docs/api.md, Open and click tracking)")
+    track_clicks: bool = Field(False, description="Count clicks: the HTML's http(s) links go "
+                               "through a redirect, per recipient")
+    unsubscribe: bool = Field(False, description="Give a transactional message List-Unsubscribe "
+                              "(one-click) too; bulk mail always gets it (docs/api.md, "
+                              "Unsubscribe)")
     raw: str | None = Field(None, description="A whole MIME message, base64-encoded, instead "
                             "of the fields above; the envelope recipients are to, cc and bcc "
                             "when given, else the message's To, Cc and Bcc")

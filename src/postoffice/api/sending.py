@@ -39,42 +39,60 @@ class Prepared:
 
 
 async def prepare(context: ApiContext, tenant: str, body: MessageIn) -> Prepared:
-    prepared = _raw(body, context) if body.raw is not None else _structured(body, context)
-    domain = prepared.mail_from.rpartition("@")[2]
+    prepared = _raw(body, context) if body.raw is not None else composed(body, context)
+    await check_sender(context, tenant, prepared.mail_from)
+    if len(prepared.content) > context.max_body:
+        raise ApiError(413, "the message is too large")
+    return prepared
+
+
+async def check_sender(context: ApiContext, tenant: str, mail_from: str) -> None:
+    """403 unless the address is in one of the tenant's domains."""
+    domain = mail_from.rpartition("@")[2]
     owner = await context.run(_domain_tenant, domain)
     if owner != tenant:
         raise ApiError(403, f"{domain} is not a sending domain of this tenant",
                        code="sender_not_allowed", field="from")
-    if len(prepared.content) > context.max_body:
-        raise ApiError(413, "the message is too large")
-    return prepared
 
 
 def _domain_tenant(store: Store, domain: str) -> str | None:
     return store.domain_tenant(domain)
 
 
-def _structured(body: MessageIn, context: ApiContext) -> Prepared:
+def composed(body: MessageIn, context: ApiContext, *, mail_from: str | None = None,
+             lane: str | None = None) -> Prepared:
+    """The message a structured body describes; ApiError (422) naming a bad field.
+    `mail_from` and `lane`, when known already (a batch), are not worked out again."""
     if body.from_ is None:
         raise ApiError(422, "from: required", field="from")
-    attachments = tuple(
-        Attachment(a.filename, _base64(a.content, f"attachments[{i}].content"),
-                   a.content_type or "", a.content_id)
-        for i, a in enumerate(body.attachments))
+    attachments = attachments_of(body)
     draft = Draft(from_=body.from_, to=tuple(body.to), cc=tuple(body.cc), bcc=tuple(body.bcc),
                   reply_to=tuple(body.reply_to), subject=body.subject, text=body.text,
                   html=body.html, attachments=attachments,
                   headers=tuple(body.headers.items()))
     try:
-        composed = compose(draft, hostname=context.hostname)
+        made = compose(draft, hostname=context.hostname)
     except ComposeError as error:
         raise ApiError(422, str(error), field=_api_field(error.field)) from None
-    author = headers.mailbox_addresses(body.from_)
-    mail_from = author[0] if author else body.from_
-    head = composed.content[:headers.header_end(composed.content)]
-    return Prepared(composed.content, mail_from.lower(), composed.envelope_to,
-                    _lane(body, headers.parse_fields(head)), composed.smtputf8,
-                    " ".join(body.subject.split())[:300], composed.message_id)
+    if mail_from is None:
+        author = headers.mailbox_addresses(body.from_)
+        mail_from = author[0] if author else body.from_
+    if lane is None:
+        head = made.content[:headers.header_end(made.content)]
+        lane = lane_of(body, headers.parse_fields(head))
+    return Prepared(made.content, mail_from.lower(), made.envelope_to, lane, made.smtputf8,
+                    " ".join(body.subject.split())[:300], made.message_id)
+
+
+def compose_prepared(draft: Draft, *, hostname: str, mail_from: str, lane: str) -> Prepared:
+    """`draft` composed, when the author and lane are known already (the messages of a
+    batch); ApiError (422) naming a bad field."""
+    try:
+        made = compose(draft, hostname=hostname)
+    except ComposeError as error:
+        raise ApiError(422, str(error), field=_api_field(error.field)) from None
+    return Prepared(made.content, mail_from.lower(), made.envelope_to, lane, made.smtputf8,
+                    " ".join(draft.subject.split())[:300], made.message_id)
 
 
 def _raw(body: MessageIn, context: ApiContext) -> Prepared:
@@ -119,16 +137,25 @@ def _raw(body: MessageIn, context: ApiContext) -> Prepared:
     subject = " ".join(decode_words(" ".join(headers.field_values(fields, "subject"))).split())
     smtputf8 = any(not a.isascii() for a in [authors[0], *envelope])
     return Prepared(content, authors[0].lower(), tuple(dict.fromkeys(envelope)),
-                    _lane(body, fields), smtputf8, subject[:300], message_id)
+                    lane_of(body, fields), smtputf8, subject[:300], message_id)
 
 
-def _lane(body: MessageIn, fields: list[tuple[str, str]]) -> str:
+def lane_of(body: MessageIn, fields: list[tuple[str, str]]) -> str:
+    """The lane asked for, else the one the header fields call for."""
     if body.lane is not None:
         return body.lane
     try:
         return choose_lane(fields, {}, body.category or None)
     except ValueError as error:
         raise ApiError(422, str(error), field="headers") from None
+
+
+def attachments_of(body: MessageIn) -> tuple[Attachment, ...]:
+    """The attachments of a structured body, decoded; ApiError (422) for bad base64."""
+    return tuple(
+        Attachment(a.filename, _base64(a.content, f"attachments[{i}].content"),
+                   a.content_type or "", a.content_id)
+        for i, a in enumerate(body.attachments))
 
 
 def _base64(value: str, field: str) -> bytes:

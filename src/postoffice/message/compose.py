@@ -18,12 +18,12 @@ import email.utils
 import math
 import mimetypes
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from postoffice.clock import SYSTEM_CLOCK, Clock
-from postoffice.message import encoding
+from postoffice.message import encoding, unique
 from postoffice.message.binary import base64_lines
 from postoffice.proto.smtp.grammar import parse_path
 
@@ -186,8 +186,9 @@ def _ascii_domain(field: str, domain: str) -> str:
     return ascii_form
 
 
+@lru_cache(maxsize=4096)
 def _mailbox(field: str, entry: str) -> _Mailbox:
-    """An address entry: "addr@example.com" or "Display Name <addr@example.com>" (the name may
+    """(Cached: a batch repeats its From.) An address entry: "addr@example.com" or "Display Name <addr@example.com>" (the name may
     be a quoted string)."""
     text = _line(field, entry, MAX_DISPLAY_NAME + MAX_ADDRESS + 8).strip()
     match = _MAILBOX.fullmatch(text)
@@ -213,7 +214,9 @@ def _mailboxes(field: str, entries: Sequence[str]) -> list[_Mailbox]:
     return [_mailbox(f"{field}[{i}]", entry) for i, entry in enumerate(entries)]
 
 
-def _extra_fields(headers: Sequence[tuple[str, str]]) -> list[str]:
+@lru_cache(maxsize=256)
+def _extra_fields(headers: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    """(Cached: a batch repeats its extra fields.)"""
     if len(headers) > MAX_EXTRA_HEADERS:
         raise ComposeError("headers", f"has more than {MAX_EXTRA_HEADERS} fields")
     fields = []
@@ -232,7 +235,7 @@ def _extra_fields(headers: Sequence[tuple[str, str]]) -> list[str]:
             fields.append(encoding.fold(name, pieces))
         except encoding.FoldError:
             raise ComposeError(where, "has a word too long for a header line") from None
-    return fields
+    return tuple(fields)
 
 
 def _msg_id(field: str, value: str, pattern: re.Pattern[str]) -> str:
@@ -242,6 +245,7 @@ def _msg_id(field: str, value: str, pattern: re.Pattern[str]) -> str:
     return match[1] or match[2]
 
 
+@lru_cache(maxsize=64)
 def _hostname(hostname: str) -> str:
     try:
         name = hostname if hostname.isascii() else hostname.encode("idna").decode("ascii")
@@ -255,8 +259,15 @@ def _hostname(hostname: str) -> str:
 def _date(when: float) -> str:
     if not math.isfinite(when) or not 0 <= when < _LATEST:
         raise ComposeError("date", "is not a time this millennium can write")
+    return _second_date(int(when))
+
+
+@lru_cache(maxsize=4)
+def _second_date(second: int) -> str:
+    """The Date of a whole second (cached: the messages of a batch share a few seconds;
+    formatdate drops the fraction anyway)."""
     try:
-        return email.utils.formatdate(when, localtime=True)
+        return email.utils.formatdate(second, localtime=True)
     except (OverflowError, OSError, ValueError):
         raise ComposeError("date", "is not a time this system can write") from None
 
@@ -342,6 +353,12 @@ def _body(draft: Draft) -> encoding.Entity:
 
 # -- the message ------------------------------------------------------------------------------
 
+@lru_cache(maxsize=256)
+def _author_field(sender: _Mailbox, utf8: bool) -> str:
+    """The From field (cached: a batch repeats its author)."""
+    return _address_field("From", [sender], utf8)
+
+
 def _address_field(name: str, boxes: Sequence[_Mailbox], utf8: bool) -> str:
     pieces: list[str] = []
     for i, box in enumerate(boxes):
@@ -368,16 +385,16 @@ def compose(draft: Draft, *, hostname: str, clock: Clock = SYSTEM_CLOCK) -> Comp
     if not (to or cc or bcc):
         raise ComposeError("to", "a message needs at least one recipient")
     subject = _line("subject", draft.subject, MAX_HEADER_VALUE)
-    extra = _extra_fields(draft.headers)
+    extra = _extra_fields(tuple(draft.headers))
     if draft.message_id is None:
-        message_id = f"<{secrets.token_hex(16)}@{_hostname(hostname)}>"
+        message_id = f"<{unique.token()}@{_hostname(hostname)}>"
     else:
         message_id = f"<{_msg_id('message_id', draft.message_id, _MSG_ID)}>"
     date = _date(clock.now() if draft.date is None else draft.date)
     core = _body(draft)
 
     utf8 = any(not box.local.isascii() for box in (sender, *to, *cc, *bcc, *reply_to))
-    fields = [f"Date: {date}", _address_field("From", [sender], utf8)]
+    fields = [f"Date: {date}", _author_field(sender, utf8)]
     if to:
         fields.append(_address_field("To", to, utf8))
     if cc:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+
+from postoffice.message import unique
 
 __all__ = [
     "FOLD_AT", "MAX_ENCODED_WORD", "MAX_LINE", "Entity", "FoldError", "crlf", "encoded_words",
@@ -236,17 +238,21 @@ def text_entity(subtype: str, data: bytes) -> Entity:
     """A text/`subtype` part in UTF-8 for text with CRLF line ends: 7bit when it can be,
     quoted-printable otherwise."""
     quoted = needs_quoted_printable(data)
+    return Entity(_text_fields(subtype, quoted), quoted_printable(data) if quoted else data)
+
+
+@lru_cache(maxsize=64)
+def _text_fields(subtype: str, quoted: bool) -> tuple[str, str]:
+    """Content-Type and Content-Transfer-Encoding of a text part (the same for every message)."""
     content_type = mime_field("Content-Type", f"text/{subtype}", param("charset", "utf-8"))
-    cte = "quoted-printable" if quoted else "7bit"
-    return Entity((content_type, f"Content-Transfer-Encoding: {cte}"),
-                  quoted_printable(data) if quoted else data)
+    return content_type, f"Content-Transfer-Encoding: {'quoted-printable' if quoted else '7bit'}"
 
 
 def multipart(subtype: str, children: Sequence[Entity]) -> Entity:
     """A multipart/`subtype` with a random boundary that occurs in none of its children."""
     blobs = [child.render() for child in children]
     while True:
-        boundary = "=_" + secrets.token_hex(16)
+        boundary = "=_" + unique.token()
         delimiter = b"--" + boundary.encode("ascii")
         if not any(delimiter in blob for blob in blobs):
             break

@@ -40,10 +40,12 @@ from postoffice.message.envelope import Envelope, Recipient
 from postoffice.mta.delivery_policy import fairness_config, routing, throttle_config
 from postoffice.mta.mta_sts import MtaSts
 from postoffice.mta.notices import Notices, messages_by_id, read_blob
+from postoffice.mta.personalize import Personalizer, needs_per_recipient_content
 from postoffice.mta.routes import Route, RouteError, Router
 from postoffice.mta.session_cache import Parked, SessionCache
 from postoffice.mta.smtp_client import SmtpClient, Timeouts
 from postoffice.pipeline.intake import Intake
+from postoffice.pipeline.unsubscribe import Unsubscribes
 from postoffice.pipeline.verp import ReturnPaths
 from postoffice.policy import fairness, mta_sts
 from postoffice.policy.bounces import classify_failure
@@ -113,8 +115,12 @@ class DeliveryEngine:
         rng: random.Random | None = None,
         verp: ReturnPaths | None = None,
         mta_sts: MtaSts | None = None,
+        personalizer: Personalizer | None = None,
+        unsubscribe: Unsubscribes | None = None,
     ) -> None:
         self.config = config
+        self._unsubscribe = unsubscribe
+        self._personalizer = personalizer or Personalizer()
         self._verp = verp
         self._mta_sts = mta_sts
         self._run = run
@@ -412,7 +418,7 @@ class DeliveryEngine:
         wait_until = 0.0
         priority = key.lane == TRANSACTIONAL
         try:
-            for message_id, batch in by_message.items():
+            for message_id, batch in _transactions(messages, by_message):
                 message = messages[message_id]
                 verdict = self.throttle.check_send(tkey, sent_on_connection=client.messages,
                                                    priority=priority)
@@ -427,7 +433,7 @@ class DeliveryEngine:
                                                outcome="connection") for i in batch]
                     continue
                 self.throttle.message_started(tkey)
-                content = await self._content(message, stored.get(message.blob))
+                content = await self._content(message, stored.get(message.blob), batch)
                 envelope = Envelope(
                     mail_from=await self._envelope_sender(message, batch),
                     recipients=tuple(Recipient(i.recipient, i.notify, i.orcpt) for i in batch),
@@ -496,11 +502,17 @@ class DeliveryEngine:
             await client.close()
         return None, reason
 
-    async def _content(self, message: StoredMessage, content: bytes | None = None) -> bytes:
-        """The message as it goes out: stored content (read now unless given), signed."""
+    async def _content(self, message: StoredMessage, content: bytes | None = None,
+                       items: Sequence[QueueItem] = ()) -> bytes:
+        """The message as it goes out: stored content (read now unless given), made for its
+        recipient when that is one transaction's only one (mta/personalize.py), signed."""
         if content is None:
             content = await self._run(read_blob, message.blob)
         assert content is not None
+        if len(items) == 1:
+            content = self._personalizer.content(message, items[0], content)
+            if message.unsubscribe and self._unsubscribe is not None:
+                content = await self._unsubscribe.fields(message, items[0]) + content
         if self._signer is not None:
             try:
                 content = self._signer(content, message.mail_from.rpartition("@")[2]) + content
@@ -582,6 +594,21 @@ async def _landing(flight: _Flight, delivery: Awaitable[None]) -> None:
         await delivery
     finally:
         flight.land()
+
+
+def _transactions(
+    messages: dict[str, StoredMessage], by_message: dict[str, list[QueueItem]]
+) -> list[tuple[str, list[QueueItem]]]:
+    """The SMTP transactions of a session: one per message with all of its recipients there,
+    or one per recipient for a message whose content is made per recipient."""
+    out: list[tuple[str, list[QueueItem]]] = []
+    for message_id, batch in by_message.items():
+        message = messages.get(message_id)
+        if message is not None and needs_per_recipient_content(message):
+            out += [(message_id, [item]) for item in batch]
+        else:
+            out.append((message_id, batch))
+    return out
 
 
 def _by_route(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -21,6 +20,7 @@ from postoffice.message import trace
 from postoffice.message.envelope import Recipient
 from postoffice.message.mime import decode_words
 from postoffice.pipeline import filters
+from postoffice.pipeline.directory import DirectoryCache
 from postoffice.pipeline.draft import Draft
 from postoffice.pipeline.feedback import Feedback
 from postoffice.pipeline.forwarding import Forwarding
@@ -29,6 +29,7 @@ from postoffice.pipeline.inbound import InboundChecks, Judgement
 from postoffice.pipeline.session import SessionInfo, Transaction
 from postoffice.pipeline.sieve_step import SieveStep
 from postoffice.pipeline.submit import msa_inspector
+from postoffice.pipeline.unsubscribe import Unsubscribes, gets_fields
 from postoffice.pipeline.verp import ReturnPaths, bounce_header
 from postoffice.policy import srs
 from postoffice.policy.lanes import choose_lane
@@ -39,14 +40,10 @@ from postoffice.proto.smtp.reply import Reply
 from postoffice.storage.ids import new_message_id
 from postoffice.storage.interfaces import (
     Acceptance,
-    Alias,
     BlobStore,
-    NotFound,
     StorageError,
     StoredMessage,
-    User,
 )
-from postoffice.storage.mailboxes import Quota, SieveScript
 
 log = logging.getLogger("postoffice.intake")
 T = TypeVar("T")
@@ -63,84 +60,6 @@ APART = Reply(452, "4.5.3", "Too many recipients: bounces go in a transaction of
 """Bounces carry a trace field the other recipients must not get: the client sends them later."""
 
 
-class DirectoryCache:
-    """Domain, user, quota and Sieve script lookups, cached for `ttl` seconds so RCPT does not
-    hit the database for every message; changes made with the CLI take effect within `ttl`.
-    `run(method, *args)` calls the Store method of that name (on the store's thread)."""
-
-    def __init__(self, run: Runner, ttl: float = 5.0) -> None:
-        self._run = run
-        self._ttl = ttl
-        self._entries: dict[tuple[str, str], tuple[float, Any]] = {}
-
-    async def _get(self, kind: str, key: str, method: str) -> Any:
-        now = time.monotonic()
-        hit = self._entries.get((kind, key))
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        value = await self._run(method, key)
-        if len(self._entries) > 100_000:
-            self._entries.clear()
-        self._entries[(kind, key)] = (now + self._ttl, value)
-        return value
-
-    async def call(self, method: str, *args: Any) -> Any:
-        """Any Store method, uncached (on the store's thread)."""
-        return await self._run(method, *args)
-
-    async def is_local_domain(self, domain: str) -> bool:
-        return bool(await self._get("domain", domain, "is_local_domain"))
-
-    async def user(self, address: str) -> User | None:
-        user: User | None = await self._get("user", address.lower(), "get_user")
-        return user
-
-    async def alias(self, address: str) -> Alias | None:
-        alias: Alias | None = await self._get("alias", address.lower(), "get_alias")
-        return alias
-
-    async def active_script(self, address: str) -> SieveScript | None:
-        """The user's active Sieve script (None: none, or no such user)."""
-        try:
-            script: SieveScript | None = await self._get("sieve", address.lower(),
-                                                         "active_sieve_script")
-        except NotFound:
-            return None
-        return script
-
-    async def quota(self, address: str) -> Quota | None:
-        """The user's quota as last counted (None: no such user)."""
-        try:
-            quota: Quota = await self._get("quota", address.lower(), "quota")
-        except NotFound:
-            return None
-        return quota
-
-    def cached_quota(self, address: str) -> Quota | None:
-        """The quota as last looked up, without I/O (None if never looked up or no user)."""
-        hit = self._entries.get(("quota", address.lower()))
-        return hit[1] if hit else None
-
-    async def folders(self, address: str) -> frozenset[str]:
-        """The names of the user's selectable folders (not cached: scripts create them)."""
-        found = await self._run("list_folders", address)
-        return frozenset(f.name for f in found if f.selectable)
-
-    async def record_error(self, address: str, script: str, error: str) -> None:
-        """Note why the user's script failed (ManageSieve and `postoffice sieve ls` show it)."""
-        await self._run("record_sieve_error", address, script, error)
-        self._entries.pop(("sieve", address.lower()), None)
-
-    async def note_vacation(self, address: str, handle: str, sender: str, days: int) -> bool:
-        """Whether a vacation reply may go to `sender` now (and it is recorded as sent)."""
-        return bool(await self._run("note_vacation_reply", address, handle, sender, days))
-
-    def cached_user(self, address: str) -> User | None:
-        """The user as last looked up, without I/O (None if never looked up)."""
-        hit = self._entries.get(("user", address.lower()))
-        return hit[1] if hit else None
-
-
 class Intake:
     def __init__(
         self,
@@ -155,6 +74,7 @@ class Intake:
         checks: InboundChecks | None = None,
         greylist: Greylisting | None = None,
         forwarding: Forwarding | None = None,
+        unsubscribe: Unsubscribes | None = None,
     ) -> None:
         self.on_queued = on_queued
         """Called after a message with remote recipients is committed (wakes delivery)."""
@@ -166,6 +86,9 @@ class Intake:
         """Greylisting of local recipients on the MX (None: off)."""
         self.forwarding = forwarding
         """Aliases and SRS addresses (None: neither is known)."""
+        self.unsubscribe = unsubscribe
+        """One-click unsubscribe: mail to `unsubscribe+<token>@<local domain>` unsubscribes
+        (None: such addresses are unknown users)."""
         self._config = config
         self._clock = clock
         self._blobs = blobs
@@ -249,6 +172,10 @@ class Intake:
         token = None
         if local_domain and not local_user and targets is None and self.verp:
             token = self.verp.token(address)
+        leaving = None
+        if local_domain and not local_user and targets is None and token is None \
+                and self.unsubscribe is not None:
+            leaving = self.unsubscribe.mailto_token(address)
         complaints = local_domain and await self.feedback.is_complaints_address(address)
         decision = decide_recipient(
             address,
@@ -258,6 +185,7 @@ class Intake:
             may_relay=session.may_relay,
             return_path=token is not None or (complaints and targets is None),
             forward=targets is not None,
+            unsubscribe=leaving is not None,
         )
         if decision.route is not Route.REFUSE and _mixes(txn, token is not None):
             return APART
@@ -267,6 +195,10 @@ class Intake:
             refusal = await self._file_bounce(txn, token)
             if refusal is not None:
                 return refusal
+        elif decision.route is Route.UNSUBSCRIBE:
+            assert leaving is not None
+            if leaving not in txn.unsubscribes:
+                txn.unsubscribes.append(leaving)
         elif decision.route is Route.FORWARD:
             assert targets is not None
             deferred = await self._greylisted(session, txn, address)
@@ -461,6 +393,10 @@ class Intake:
         category: str = "",
         metadata: str = "{}",
         header_id: str = "",
+        not_before: float | None = None,
+        unsubscribe: bool = False,
+        track_opens: bool = False,
+        track_clicks: bool = False,
     ) -> str:
         """Accept a message postoffice made itself (a DSN, a sandbox capture) or got through
         the API: same durable path as mail from the network. Returns the queue id; raises
@@ -477,12 +413,15 @@ class Intake:
         message = StoredMessage(
             id=queue_id, blob=pending.digest, size=pending.size, received_at=now, source=source,
             mail_from=mail_from, client_ip="127.0.0.1", helo=self.hostname, auth_identity=None,
-            body="8BITMIME" if any(b > 127 for b in content[:65536]) else "7BIT",
+            body="7BIT" if content.isascii() else "8BITMIME",
             smtputf8=smtputf8, subject=subject, category=category, metadata=metadata,
-            header_id=header_id,
+            header_id=header_id, track_opens=track_opens,
+            unsubscribe=gets_fields(content, lane=lane, asked=unsubscribe, source=source),
+            track_clicks=track_clicks,
         )
         try:
-            await self._commit(pending, Acceptance(message, local, relay, lane, tenant))
+            await self._commit(pending, Acceptance(message, local, relay, lane, tenant,
+                                                   not_before=not_before))
         except BaseException:
             self._blobs.discard(pending)
             raise
@@ -561,11 +500,20 @@ class Intake:
         )
         remote = txn.relay or forwards
         lane = choose_lane(draft.fields or [], {}, None) if remote else "transactional"
+        if txn.relay and gets_fields(draft.fields or [], lane=lane, asked=False,
+                                     source=session.listener):
+            message = dataclasses.replace(message, unsubscribe=True)
         acceptance = Acceptance(
             message=message, local=tuple(a for a in txn.local if a not in filtering),
             relay=tuple(txn.relay), lane=lane, junk=junk,
             filed=tuple(f for decision in filtering.values() for f in decision.filings),
         )
+        if txn.unsubscribes and self.unsubscribe is not None:
+            try:  # before the rest is stored: the client may send it all again
+                await self.unsubscribe.unsubscribe(txn.unsubscribes, "mailto")
+            except StorageError:
+                self._blobs.discard(pending)
+                return TEMPFAIL
         if junk and forwards:
             log.info("id=%s is Junk: not forwarded to %d address(es)", queue_id,
                      sum(map(len, forwards.values())))
@@ -655,7 +603,7 @@ class Intake:
             raise
         copy = dataclasses.replace(
             message, id=new_message_id(self._clock.now()), blob=pending.digest, size=pending.size,
-            mail_from=mail_from)
+            mail_from=mail_from, unsubscribe=False)
         try:
             await self._commit(pending, Acceptance(copy, local, relay, lane))
         except BaseException:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from postoffice.message.envelope import Recipient
+from postoffice.policy.unsubscribe import UnsubscribeToken
 from postoffice.policy.verp import VerpToken
 
 IPNetwork: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -54,6 +55,8 @@ class Transaction:
     domain's copy is stored apart, with an SRS sender in that domain and an ARC seal."""
     feedback: bool = False
     """A recipient is the complaints address (`[feedback] complaints_address`)."""
+    unsubscribes: list[UnsubscribeToken] = field(default_factory=list)
+    """What the accepted unsubscribe addresses name: the mail unsubscribes them."""
     spf: asyncio.Task[Any] | None = None
     """The SPF check started at MAIL FROM (MX mail from the outside), awaited at end of DATA."""
 

@@ -25,7 +25,7 @@ from postoffice.storage.interfaces import Filing, StorageError, StoredMessage
 from postoffice.storage.mailboxes import SieveScript
 
 if TYPE_CHECKING:
-    from postoffice.pipeline.intake import DirectoryCache
+    from postoffice.pipeline.directory import DirectoryCache
 
 log = logging.getLogger("postoffice.sieve")
 

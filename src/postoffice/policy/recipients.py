@@ -15,6 +15,9 @@ class Route(enum.Enum):
     """An alias of ours, or an SRS address of ours: expands to its targets, which may be remote."""
     BOUNCE = "bounce"
     """A VERP return path of ours: a bounce, filed in the bounce mailbox."""
+    UNSUBSCRIBE = "unsubscribe"
+    """An unsubscribe address of ours whose token verifies: the mail unsubscribes, and is
+    not stored."""
     REFUSE = "refuse"
 
 
@@ -51,6 +54,7 @@ def decide_recipient(
     may_relay: bool,
     return_path: bool = False,
     forward: bool = False,
+    unsubscribe: bool = False,
 ) -> RecipientDecision:
     """The reply to RCPT TO, given what the store says about the address.
 
@@ -62,7 +66,8 @@ def decide_recipient(
     yet it takes mail in a local domain). `forward`: the address is an alias in a local domain,
     or an SRS address of ours whose hash verifies; its targets are the only remote addresses the
     MX relays to (forwarding), and only the store's alias table or a verified SRS hash names
-    them: the checks above still refuse every other relay request."""
+    them: the checks above still refuse every other relay request. `unsubscribe`: the address
+    is `unsubscribe+<token>` in a local domain and the token verifies."""
     local, domain = split_address(address)
     if not domain or not local:
         return RecipientDecision(Route.REFUSE, 501, "5.1.3", "Bad recipient address syntax")
@@ -75,5 +80,7 @@ def decide_recipient(
             return RecipientDecision(Route.FORWARD)
         if return_path:
             return RecipientDecision(Route.BOUNCE)
+        if unsubscribe:
+            return RecipientDecision(Route.UNSUBSCRIBE)
         return RecipientDecision(Route.REFUSE, 550, "5.1.1", "No such user here")
     return RecipientDecision(Route.RELAY)

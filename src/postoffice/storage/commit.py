@@ -14,6 +14,12 @@ discarded by the committer: after `commit()` is called the pending blob belongs 
 
 A caller cancelled while waiting does not withdraw its acceptance: it may still be committed.
 
+`commit_many(items)` hands over many acceptances as one job (a chunk of an API batch): they go
+into the same group commits as the rest, and the caller gets each one's outcome. A batch holds
+at most `max_batch` acceptances (a job is split over several when needed: each acceptance is
+durable when its own commit is), and jobs of one acceptance go first: a single send never waits
+behind a queue of bulk chunks, only behind the commit in progress.
+
 `run(fn, *args)` runs any other Store call on the same thread, so lookups never block the loop.
 """
 
@@ -56,19 +62,23 @@ class CommitStats:
     largest_batch: int
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Job:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Commit(_Job):
-    pending: PendingBlob
-    acceptance: Acceptance
+    items: list[tuple[PendingBlob, Acceptance]]
+    many: bool
+    """From commit_many: the result is the list of each item's error (None: committed)."""
+    errors: list[Exception | None]
+    left: int
+    """Items not yet settled (a job split over several batches)."""
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Call(_Job):
     fn: Callable[[Store], Any]
 
@@ -133,9 +143,23 @@ class GroupCommitter:
         """Resolves when the batch holding this acceptance is durable; raises StorageError
         (or the acceptance's own error) otherwise."""
         loop = asyncio.get_running_loop()
-        job = _Commit(loop, loop.create_future(), pending, acceptance)
+        job = _Commit(loop, loop.create_future(), [(pending, acceptance)], False, [None], 1)
         self._submit(self._commits, job)
         await job.future
+
+    async def commit_many(
+        self, items: Sequence[tuple[PendingBlob, Acceptance]]
+    ) -> list[Exception | None]:
+        """Commit every item (as `commit` does one); resolves when each is settled with each
+        one's outcome: None when durable, else its error (StorageError, or its own)."""
+        if not items:
+            return []
+        loop = asyncio.get_running_loop()
+        job = _Commit(loop, loop.create_future(), list(items), True, [None] * len(items),
+                      len(items))
+        self._submit(self._commits, job)
+        errors: list[Exception | None] = await job.future
+        return errors
 
     async def run(
         self, fn: Callable[Concatenate[Store, P], T], *args: P.args, **kwargs: P.kwargs
@@ -174,20 +198,21 @@ class GroupCommitter:
                         break  # closing, and nothing left
                     calls = list(self._calls)
                     self._calls.clear()
-                    batch = [
-                        self._commits.popleft()
-                        for _ in range(min(len(self._commits), self._max_batch))
-                    ]
+                    batch = self._take()
                 try:
                     for call in calls:
                         _deliver([(call, *_outcome(call.fn, store))])
                     if batch:
                         self._accept(store, batch)
                 except BaseException as exc:  # not an Exception: do not leave callers hanging
+                    jobs = {id(job): job for job, _, _ in batch}
+                    with self._cond:
+                        jobs.update((id(job), job) for job in self._commits)
+                        self._commits.clear()
                     _deliver(
                         [
                             (job, None, StorageError(f"store thread died: {exc!r}"))
-                            for job in [*calls, *batch]
+                            for job in [*calls, *jobs.values()]
                         ]
                     )
                     raise
@@ -203,27 +228,62 @@ class GroupCommitter:
             except Exception:
                 log.exception("closing the store failed")
 
-    def _accept(self, store: Store, batch: list[_Commit]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]]
-        error = self._try_accept(store, batch)
-        if error is None:
-            outcomes = [(job, None, None) for job in batch]
-        elif len(batch) > 1 and isinstance(error, _ITEM_ERRORS):
-            outcomes = [(job, None, self._try_accept(store, [job])) for job in batch]
-        else:
-            outcomes = [(job, None, error) for job in batch]
-        _discard_failed(store, outcomes)
-        _deliver(outcomes)
+    def _take(self) -> list[tuple[_Commit, int, int]]:
+        """The next batch (under the lock): (job, start, end) slices of jobs' items, single
+        acceptances first, then the rest in order, at most `max_batch` acceptances."""
+        singles = [job for job in self._commits if len(job.items) == 1]
+        others = [job for job in self._commits if len(job.items) != 1]
+        taken: list[tuple[_Commit, int, int]] = []
+        room = self._max_batch
+        for job in [*singles, *others]:
+            if room <= 0:
+                break
+            start = len(job.items) - job.left
+            end = min(len(job.items), start + room)
+            taken.append((job, start, end))
+            job.left -= end - start
+            room -= end - start
+        done = {id(job) for job, _, _ in taken if job.left == 0}
+        if done:
+            kept = [job for job in self._commits if id(job) not in done]
+            self._commits.clear()
+            self._commits.extend(kept)
+        return taken
 
-    def _try_accept(self, store: Store, jobs: Sequence[_Commit]) -> Exception | None:
+    def _accept(self, store: Store, batch: list[tuple[_Commit, int, int]]) -> None:
+        slices = [(job, i) for job, start, end in batch for i in range(start, end)]
+        error = self._try_accept(store, [job.items[i] for job, i in slices])
+        if error is None:
+            outcomes: list[Exception | None] = [None] * len(slices)
+        elif len(slices) > 1 and isinstance(error, _ITEM_ERRORS):
+            outcomes = [self._try_accept(store, [job.items[i]]) for job, i in slices]
+        else:
+            outcomes = [error] * len(slices)
+        _discard_failed(store, [(job.items[i][0], outcome)
+                                for (job, i), outcome in zip(slices, outcomes, strict=True)])
+        finished: list[tuple[_Job, Any, BaseException | None]] = []
+        for (job, i), outcome in zip(slices, outcomes, strict=True):
+            job.errors[i] = outcome
+        for job, _, end in batch:
+            if end < len(job.items):
+                continue  # the rest of its items are in a later batch
+            if job.many:
+                finished.append((job, job.errors, None))
+            else:
+                finished.append((job, None, job.errors[0]))
+        _deliver(finished)
+
+    def _try_accept(
+        self, store: Store, items: Sequence[tuple[PendingBlob, Acceptance]]
+    ) -> Exception | None:
         try:
-            store.accept([(job.pending, job.acceptance) for job in jobs])
+            store.accept(items)
         except Exception as exc:
             return exc
         with self._cond:
             self._batches += 1
-            self._acceptances += len(jobs)
-            self._largest = max(self._largest, len(jobs))
+            self._acceptances += len(items)
+            self._largest = max(self._largest, len(items))
         return None
 
 
@@ -234,15 +294,14 @@ def _outcome(fn: Callable[[Store], Any], store: Store) -> tuple[Any, BaseExcepti
         return None, exc
 
 
-def _discard_failed(store: Store, outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+def _discard_failed(store: Store,
+                    outcomes: Sequence[tuple[PendingBlob, BaseException | None]]) -> None:
     """Remove the temporary files of failed acceptances (unless shared with a committed one)."""
-    kept = {
-        id(job.pending) for job, _, error in outcomes if error is None and isinstance(job, _Commit)
-    }
-    for job, _, error in outcomes:
-        if error is not None and isinstance(job, _Commit) and id(job.pending) not in kept:
+    kept = {id(pending) for pending, error in outcomes if error is None}
+    for pending, error in outcomes:
+        if error is not None and id(pending) not in kept:
             with contextlib.suppress(Exception):  # best effort; clean_temp catches the rest
-                store.blobs.discard(job.pending)
+                store.blobs.discard(pending)
 
 
 def _deliver(outcomes: Sequence[tuple[_Job, Any, BaseException | None]]) -> None:

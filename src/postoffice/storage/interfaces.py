@@ -99,6 +99,12 @@ class StoredMessage:
     """Given through the API: a JSON object returned with the message's events."""
     header_id: str = ""
     """The Message-ID field (with its brackets): complaints quoting it find the message."""
+    unsubscribe: bool = False
+    """Its sender asked for List-Unsubscribe fields (bulk lanes get them anyway)."""
+    track_opens: bool = False
+    """Its sender asked for open tracking (a pixel in its HTML, per recipient)."""
+    track_clicks: bool = False
+    """Its sender asked for click tracking (its HTML links rewritten, per recipient)."""
 
 
 @dataclass(frozen=True)
@@ -242,6 +248,8 @@ class Acceptance:
     """File the local copies in each mailbox's Junk folder (special use \\Junk), not INBOX."""
     filed: tuple[Filing, ...] = ()
     """Local copies placed by Sieve: for addresses not in `local` (none, one or several each)."""
+    not_before: float | None = None
+    """Scheduled sending: the remote recipients are not tried before this time."""
 
 
 @dataclass(frozen=True)

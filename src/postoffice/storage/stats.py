@@ -23,3 +23,6 @@ class StatsStore(Protocol):
         """Counts of the tenant's events from `since` to `until` (Unix times, rounded to
         the hour), by group, in key order."""
         ...
+    def queued_since(self, tenant: str, since: float) -> int:
+        """Recipients the tenant queued from the hour `since` falls in (sending limits)."""
+        ...

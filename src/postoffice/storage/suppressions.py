@@ -103,6 +103,26 @@ class ComplaintReport:
 
 
 @dataclass(frozen=True)
+class Unsubscribe:
+    """A recipient unsubscribed: a one-click POST, or mail to the unsubscribe address."""
+
+    tenant: str
+    """Whose list the address goes on (the message's tenant)."""
+    message_id: str
+    """The message the link or address came in."""
+    recipient: str
+    """The address that unsubscribed."""
+    category: str
+    """The message's category."""
+    every_category: bool
+    """Suppress every category, not only `category`."""
+    detail: str
+    """How (one-click, mailto)."""
+    at: float
+    """When."""
+
+
+@dataclass(frozen=True)
 class SoftBounceRule:
     """When soft bounces suppress an address, and for how long."""
 
@@ -180,6 +200,12 @@ class SuppressionStore(Protocol):
         ...
     def record_complaints(self, complaints: Sequence[ComplaintReport]) -> list[Suppression]:
         """Write a complained event per report and suppress the address for its tenant."""
+        ...
+    def record_unsubscribe(self, request: Unsubscribe) -> Suppression | None:
+        """Suppress the address (reason unsubscribe, for good) and write an `unsubscribed`
+        event on the message, in one transaction. None, writing nothing, when the address is
+        suppressed for good in that scope already (a repeated request), or the message is
+        another tenant's."""
         ...
     def message_target(self, message_id: str, item: int = 0) -> MessageTarget | None:
         """The message (and queue item `item`'s recipient) a return path names; None when

@@ -39,10 +39,17 @@ class TemplateStore(Protocol):
     def delete_template(self, tenant: str, name: str) -> None:
         """NotFound unless the tenant has it."""
         ...
-    def stored_answer(self, tenant: str, key: str) -> StoredAnswer | None: ...
-    def store_answer(self, tenant: str, key: str, answer: StoredAnswer) -> StoredAnswer:
-        """Keeps the first answer for a key: returns it (the one given, or one stored by an
-        earlier call that raced this one)."""
+    def claim_key(self, tenant: str, key: str, request: str, *,
+                  stale_after: float = 600.0) -> StoredAnswer | None:
+        """Take an Idempotency-Key for a request about to run: None when taken now; else
+        what the key holds (status 0: the first call with it is still running). A claim
+        older than `stale_after` seconds that never got its answer (a crash) is taken over."""
+        ...
+    def store_answer(self, tenant: str, key: str, answer: StoredAnswer) -> None:
+        """The answer of the call that claimed the key."""
+        ...
+    def release_key(self, tenant: str, key: str) -> None:
+        """Give a claimed key up without an answer (the call failed: a retry may run)."""
         ...
     def forget_answers(self, before: float) -> int:
         """Drop answers older than `before`; how many."""

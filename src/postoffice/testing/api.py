@@ -17,7 +17,8 @@ import httpx
 from postoffice.api import ApiContext, create_app
 from postoffice.clock import SYSTEM_CLOCK
 from postoffice.config import Config
-from postoffice.pipeline.intake import DirectoryCache, Intake
+from postoffice.pipeline.directory import DirectoryCache
+from postoffice.pipeline.intake import Intake
 from postoffice.policy import api_keys
 from postoffice.storage import open_store
 from postoffice.storage.commit import GroupCommitter
@@ -77,7 +78,9 @@ class World:
                             commit=committer.commit)
             app = create_app(ApiContext(run=committer.run, intake=intake, clock=SYSTEM_CLOCK,
                                         hostname="mail.example.test",
-                                        mta_sts_policy="version: STSv1\r\n", **context))
+                                        mta_sts_policy="version: STSv1\r\n",
+                                        blobs=committer.blobs,
+                                        commit_many=committer.commit_many, **context))
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as c:
                 yield c

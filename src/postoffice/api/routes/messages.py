@@ -8,11 +8,14 @@ import json
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from postoffice.api.auth import Reader, Sender
 from postoffice.api.context import ApiContext
 from postoffice.api.errors import ApiError
+from postoffice.api.idempotency import idempotent
+from postoffice.api.limits import check_limits
 from postoffice.api.models import (
     EventOut,
     MessageAccepted,
@@ -20,60 +23,56 @@ from postoffice.api.models import (
     MessageIn,
     MessageList,
     MessageOut,
-    RecipientStatus,
 )
-from postoffice.api.routes.suppressions import record_suppressed, suppressed
+from postoffice.api.routes.suppressions import suppressed
 from postoffice.api.sending import prepare
-from postoffice.message.envelope import Recipient
+from postoffice.api.submit import submit
 from postoffice.storage.events import Event, LoggedMessage, LogQuery
 from postoffice.storage.interfaces import StorageError, Store
-from postoffice.storage.suppressions import Suppression, address_key
+from postoffice.storage.suppressions import Suppression
 
 router = APIRouter(prefix="/v1/messages", tags=["messages"])
+MAX_SCHEDULE = 7 * 86400.0
+"""How far ahead a message may be scheduled (seconds)."""
 log = logging.getLogger("postoffice.api")
 
 
 @router.post("", status_code=202, response_model=MessageAccepted,
              summary="Send one message")
-async def send(body: MessageIn, caller: Sender, request: Request) -> MessageAccepted:
+async def send(body: MessageIn, caller: Sender, request: Request,
+               idempotency_key: Annotated[str | None, Header(
+                   alias="Idempotency-Key", max_length=255,
+                   description="A retried call with the same key sends nothing again")] = None,
+               ) -> JSONResponse:
     context: ApiContext = request.app.state.context
-    ready = await prepare(context, caller.tenant, body)
-    local: list[str] = []
-    relay: list[Recipient] = []
-    statuses = []
-    try:
-        barred: dict[str, Suppression] = await context.run(
-            suppressed, caller.tenant, ready.recipients, body.category)
-    except StorageError:
-        raise ApiError(503, "the message could not be stored; try again") from None
-    left_out: list[tuple[str, Suppression]] = []
-    for address in ready.recipients:
-        if (found := barred.get(address_key(address))) is not None:
-            left_out.append((address, found))
-            statuses.append(RecipientStatus(address=address, status="suppressed"))
-            continue
-        here, there = await context.intake.route_address(address)
-        local += here
-        relay += there
-        statuses.append(RecipientStatus(address=address,
-                                        status="delivered" if here else "queued"))
-    try:
-        # Also when every recipient is suppressed: the message is in the log, with its events.
-        queue_id = await context.intake.inject(
-            ready.content, mail_from=ready.mail_from, local=tuple(dict.fromkeys(local)),
-            relay=tuple(relay), source="api",
-            lane=ready.lane, tenant=caller.tenant, smtputf8=ready.smtputf8,
-            subject=ready.subject, category=body.category,
-            metadata=json.dumps(body.metadata, ensure_ascii=False), header_id=ready.message_id)
-    except StorageError:
-        raise ApiError(503, "the message could not be stored; try again") from None
-    if left_out:
+
+    async def handle() -> MessageAccepted:
+        send_at = scheduled(body.send_at, context.clock.now())
+        ready = await prepare(context, caller.tenant, body)
+        await check_limits(context, caller.tenant, len(ready.recipients))
         try:
-            await context.run(record_suppressed, caller.tenant, queue_id, context.clock.now(),
-                              left_out, body.category)
-        except StorageError as exc:  # the message is queued: answer as such
-            log.error("suppressed events of id=%s not recorded: %s", queue_id, exc)
-    return MessageAccepted(id=queue_id, message_id=ready.message_id, recipients=statuses)
+            barred: dict[str, Suppression] = await context.run(
+                suppressed, caller.tenant, ready.recipients, body.category)
+        except StorageError:
+            raise ApiError(503, "the message could not be stored; try again") from None
+        return await submit(context, caller.tenant, ready, category=body.category,
+                            metadata=body.metadata, barred=barred, send_at=send_at,
+                            track_opens=body.track_opens, track_clicks=body.track_clicks,
+                            unsubscribe=body.unsubscribe)
+
+    return await idempotent(request, caller.tenant, 202, handle)
+
+
+def scheduled(send_at: float | None, now: float) -> float | None:
+    """The time to send at, or None for now; 422 when in the past or too far ahead."""
+    if send_at is None or send_at <= now:
+        if send_at is not None and send_at < now - 300:
+            raise ApiError(422, "send_at: in the past", field="send_at")
+        return None
+    if send_at > now + MAX_SCHEDULE:
+        raise ApiError(422, f"send_at: at most {MAX_SCHEDULE // 86400:.0f} days ahead",
+                       field="send_at")
+    return send_at
 
 
 @router.get("", response_model=MessageList, summary="Search the message log")

@@ -16,7 +16,8 @@ from postoffice.storage.sqlite.events import INSERT_EVENT, event_row
 INSERT_MESSAGE: Final = (
     "INSERT INTO messages (id, blob, size, received_at, source, mail_from, client_ip, helo,"
     " auth_identity, body, smtputf8, ret, envid, tenant, subject, category, metadata,"
-    " header_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+    " header_id, unsubscribe, track_opens, track_clicks)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 INSERT_QUEUE: Final = (
     "INSERT INTO queue (message_id, recipient, notify, orcpt, lane, status, next_attempt_at,"
@@ -90,6 +91,9 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
                 m.category,
                 m.metadata,
                 m.header_id,
+                int(m.unsubscribe),
+                int(m.track_opens),
+                int(m.track_clicks),
             )
             for a in batch
             for m in (a.message,)
@@ -105,7 +109,7 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
                 ",".join(r.notify),
                 r.orcpt,
                 a.lane,
-                a.message.received_at,
+                max(a.message.received_at, a.not_before or 0.0),
                 a.message.received_at,
                 a.tenant,
                 r.address.rpartition("@")[2].lower().rstrip("."),

@@ -40,3 +40,10 @@ class StatsMethods:
         for group, kind, count in rows:
             grouped.setdefault(str(group), {})[kind] = int(count)
         return [StatsRow(group, counts) for group, counts in grouped.items()]
+
+    def queued_since(self, tenant: str, since: float) -> int:
+        with self._reading():
+            row = self._db.execute("SELECT COALESCE(SUM(count), 0) FROM stats_hourly"
+                                   " WHERE tenant = ? AND type = 'queued' AND hour >= ?",
+                                   (tenant, int(since // 3600))).fetchone()
+        return int(row[0])

@@ -84,7 +84,7 @@ DEFAULT_FOLDERS: Final[tuple[tuple[str, str | None], ...]] = (
 
 _MESSAGE_COLUMNS: Final = (
     "id, blob, size, received_at, source, mail_from, client_ip, helo, auth_identity, body,"
-    " smtputf8, ret, envid"
+    " smtputf8, ret, envid, category, unsubscribe, track_opens, track_clicks"
 )
 _ENTRY_COLUMNS: Final = "uid, message_id, blob, size, flags, internal_date"
 
@@ -365,7 +365,7 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
         if row is None:
             return None
         mid, blob, size, received_at, source, mail_from, client_ip, helo, auth, *rest = row
-        body, smtputf8, ret, envid = rest
+        body, smtputf8, ret, envid, category, unsubscribe, track_opens, track_clicks = rest
         return StoredMessage(
             mid,
             blob,
@@ -380,6 +380,10 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
             smtputf8=bool(smtputf8),
             ret=ret,
             envid=envid,
+            category=category,
+            unsubscribe=bool(unsubscribe),
+            track_opens=bool(track_opens),
+            track_clicks=bool(track_clicks),
         )
 
     def list_queue(

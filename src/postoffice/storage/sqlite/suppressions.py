@@ -19,6 +19,7 @@ from postoffice.storage.suppressions import (
     SoftBounceRule,
     Suppression,
     SuppressionQuery,
+    Unsubscribe,
     address_key,
     checked,
 )
@@ -153,6 +154,31 @@ class SuppressionMethods:
                 if suppression is not None:
                     made.append(suppression)
         return made
+
+    def record_unsubscribe(self, request: Unsubscribe) -> Suppression | None:
+        address = address_key(request.recipient)
+        scope = "" if request.every_category else request.category
+        try:
+            checked(Suppression(request.tenant, address, "unsubscribe", scope), request.at)
+        except ValueError:
+            return None
+        with self._transaction():
+            owner = self._db.execute("SELECT tenant FROM messages WHERE id = ?",
+                                     (request.message_id,)).fetchone()
+            if owner is not None and owner[0] != request.tenant:
+                return None
+            if self._db.execute(
+                    "SELECT 1 FROM suppressions WHERE tenant = ? AND address = ?"
+                    " AND category IN ('', ?) AND expires_at IS NULL",
+                    (request.tenant, address, scope)).fetchone() is not None:
+                return None
+            event_id = self._insert_event(Event(
+                request.at, request.tenant, request.message_id, "unsubscribed",
+                recipient=request.recipient, detail=request.detail, category=request.category,
+                reason="unsubscribe"))
+            return self._suppress(Suppression(
+                request.tenant, address, "unsubscribe", scope, request.detail,
+                request.message_id, event_id, request.at))
 
     def message_target(self, message_id: str, item: int = 0) -> MessageTarget | None:
         with self._reading():

@@ -51,21 +51,31 @@ class TemplateMethods:
             if cursor.rowcount == 0:
                 raise NotFound(f"no template {name}")
 
-    def stored_answer(self, tenant: str, key: str) -> StoredAnswer | None:
-        with self._reading():
-            row = self._db.execute("SELECT request, status, response FROM idempotency"
-                                   " WHERE tenant = ? AND key = ?", (tenant, key)).fetchone()
-        return None if row is None else StoredAnswer(*row)
-
-    def store_answer(self, tenant: str, key: str, answer: StoredAnswer) -> StoredAnswer:
+    def claim_key(self, tenant: str, key: str, request: str, *,
+                  stale_after: float = 600.0) -> StoredAnswer | None:
+        now = self._clock()
         with self._transaction():
-            self._db.execute(
+            self._db.execute("DELETE FROM idempotency WHERE tenant = ? AND key = ? AND"
+                             " status = 0 AND created_at < ?", (tenant, key, now - stale_after))
+            cursor = self._db.execute(
                 "INSERT OR IGNORE INTO idempotency (tenant, key, request, status, response,"
-                " created_at) VALUES (?,?,?,?,?,?)",
-                (tenant, key, answer.request, answer.status, answer.response, self._clock()))
+                " created_at) VALUES (?, ?, ?, 0, '', ?)", (tenant, key, request, now))
+            if cursor.rowcount == 1:
+                return None
             row = self._db.execute("SELECT request, status, response FROM idempotency"
                                    " WHERE tenant = ? AND key = ?", (tenant, key)).fetchone()
         return StoredAnswer(*row)
+
+    def store_answer(self, tenant: str, key: str, answer: StoredAnswer) -> None:
+        with self._transaction():
+            self._db.execute("UPDATE idempotency SET status = ?, response = ? WHERE tenant = ?"
+                             " AND key = ? AND request = ?",
+                             (answer.status, answer.response, tenant, key, answer.request))
+
+    def release_key(self, tenant: str, key: str) -> None:
+        with self._transaction():
+            self._db.execute("DELETE FROM idempotency WHERE tenant = ? AND key = ? AND"
+                             " status = 0", (tenant, key))
 
     def forget_answers(self, before: float) -> int:
         with self._transaction():

@@ -1,0 +1,194 @@
+"""Handing a prepared message to the intake: suppressed recipients left out (each with a
+`suppressed` event), local ones delivered, the rest queued (from `send_at` when scheduled)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
+
+from postoffice.api.context import ApiContext
+from postoffice.api.errors import ApiError
+from postoffice.api.models import MessageAccepted, RecipientStatus
+from postoffice.api.routes.suppressions import record_suppressed
+from postoffice.api.sending import Prepared
+from postoffice.message.envelope import Recipient
+from postoffice.pipeline.unsubscribe import gets_fields
+from postoffice.storage.ids import new_message_id
+from postoffice.storage.interfaces import (
+    Acceptance,
+    PendingBlob,
+    StorageError,
+    Store,
+    StoredMessage,
+)
+from postoffice.storage.suppressions import Suppression, address_key
+
+log = logging.getLogger("postoffice.api")
+
+
+async def submit(context: ApiContext, tenant: str, ready: Prepared, *, category: str,
+                 metadata: Mapping[str, str], barred: Mapping[str, Suppression],
+                 send_at: float | None = None, track_opens: bool = False,
+                 track_clicks: bool = False, unsubscribe: bool = False) -> MessageAccepted:
+    """Raises ApiError (422 for a scheduled message to a local mailbox, 503 when the store
+    fails: nothing was accepted then)."""
+    local: list[str] = []
+    relay: list[Recipient] = []
+    statuses = []
+    left_out: list[tuple[str, Suppression]] = []
+    for address in ready.recipients:
+        if (found := barred.get(address_key(address))) is not None:
+            left_out.append((address, found))
+            statuses.append(RecipientStatus(address=address, status="suppressed"))
+            continue
+        here, there = await context.intake.route_address(address)
+        local += here
+        relay += there
+        statuses.append(RecipientStatus(address=address,
+                                        status="delivered" if here else "queued"))
+    if local and send_at is not None:
+        raise ApiError(422, "send_at: scheduled sending reaches remote recipients only",
+                       field="send_at")
+    try:
+        # Also when every recipient is suppressed: the message is in the log, with its events.
+        queue_id = await context.intake.inject(
+            ready.content, mail_from=ready.mail_from, local=tuple(dict.fromkeys(local)),
+            relay=tuple(relay), source="api", lane=ready.lane, tenant=tenant,
+            smtputf8=ready.smtputf8, subject=ready.subject, category=category,
+            metadata=json.dumps(dict(metadata), ensure_ascii=False),
+            header_id=ready.message_id, not_before=send_at, track_opens=track_opens,
+            track_clicks=track_clicks, unsubscribe=unsubscribe)
+    except StorageError:
+        raise ApiError(503, "the message could not be stored; try again") from None
+    if left_out:
+        try:
+            await context.run(record_suppressed, tenant, queue_id, context.clock.now(),
+                              left_out, category)
+        except StorageError as exc:  # the message is queued: answer as such
+            log.error("suppressed events of id=%s not recorded: %s", queue_id, exc)
+    return MessageAccepted(id=queue_id, message_id=ready.message_id, recipients=statuses)
+
+
+async def submit_many(context: ApiContext, tenant: str,
+                      items: Sequence[tuple[Prepared, Mapping[str, str]]], *, category: str,
+                      barred: Mapping[str, Suppression], send_at: float | None = None,
+                      unsubscribe_fields: bool | None = None, track_opens: bool = False,
+                      track_clicks: bool = False) -> list[MessageAccepted | ApiError]:
+    """`submit` for many messages (with their metadata), each with its own outcome: handed
+    to the store as one job (`context.commit_many`), so they share its group commits; each
+    message is what `intake.inject` would have stored. `unsubscribe_fields`, when the caller
+    knows it for every message (the same extra header fields), spares the look at each
+    message's header. Without `commit_many`: one `submit` each."""
+    if context.commit_many is None or context.blobs is None:
+        async def one(ready: Prepared, metadata: Mapping[str, str]) -> MessageAccepted | ApiError:
+            try:
+                return await submit(context, tenant, ready, category=category,
+                                    metadata=metadata, barred=barred, send_at=send_at,
+                                    track_opens=track_opens, track_clicks=track_clicks,
+                                    unsubscribe=bool(unsubscribe_fields))
+            except ApiError as error:
+                return error
+        return list(await asyncio.gather(*(one(r, m) for r, m in items)))
+
+    outcomes: list[MessageAccepted | ApiError | None] = [None] * len(items)
+    staged: list[tuple[int, PendingBlob, Acceptance, list[RecipientStatus]]] = []
+    left_out: list[tuple[int, list[tuple[str, Suppression]]]] = []
+    hostname = context.intake.hostname
+    try:
+        for index, (ready, metadata) in enumerate(items):
+            local: list[str] = []
+            relay: list[Recipient] = []
+            statuses = []
+            barred_here: list[tuple[str, Suppression]] = []
+            for address in ready.recipients:
+                if (found := barred.get(address_key(address))) is not None:
+                    barred_here.append((address, found))
+                    statuses.append(RecipientStatus(address=address, status="suppressed"))
+                    continue
+                here, there = await context.intake.route_address(address)
+                local += here
+                relay += there
+                statuses.append(RecipientStatus(address=address,
+                                                status="delivered" if here else "queued"))
+            if local and send_at is not None:
+                outcomes[index] = ApiError(
+                    422, "send_at: scheduled sending reaches remote recipients only",
+                    field="send_at")
+                continue
+            if barred_here:
+                left_out.append((index, barred_here))
+            now = context.clock.now()
+            try:
+                pending = _spooled(context, ready.content)
+            except StorageError:
+                outcomes[index] = ApiError(503, "the message could not be stored; try again")
+                continue
+            content = ready.content
+            message = StoredMessage(
+                id=new_message_id(now), blob=pending.digest, size=pending.size, received_at=now,
+                source="api", mail_from=ready.mail_from, client_ip="127.0.0.1", helo=hostname,
+                auth_identity=None, body="7BIT" if content.isascii() else "8BITMIME",
+                smtputf8=ready.smtputf8, subject=ready.subject, category=category,
+                metadata=json.dumps(dict(metadata), ensure_ascii=False),
+                header_id=ready.message_id,
+                unsubscribe=gets_fields(content, lane=ready.lane, asked=False, source="api")
+                if unsubscribe_fields is None else unsubscribe_fields,
+                track_opens=track_opens, track_clicks=track_clicks)
+            staged.append((index, pending, Acceptance(
+                message, tuple(dict.fromkeys(local)), tuple(relay), ready.lane, tenant,
+                not_before=send_at), statuses))
+    except BaseException:
+        for _, pending, _, _ in staged:
+            context.blobs.discard(pending)
+        raise
+    if not staged:
+        return [o if o is not None else ApiError(500, "not stored") for o in outcomes]
+    try:
+        errors = await context.commit_many([(p, a) for _, p, a, _ in staged])
+    except StorageError:  # the store is closed: nothing of this call was stored
+        errors = [StorageError("the store is closed")] * len(staged)
+    committed: dict[int, str] = {}
+    queued = False
+    for (index, _, acceptance, statuses), error in zip(staged, errors, strict=True):
+        message = acceptance.message
+        if error is None:
+            committed[index] = message.id
+            queued = queued or bool(acceptance.relay)
+            outcomes[index] = MessageAccepted(id=message.id, message_id=message.header_id,
+                                              recipients=statuses)
+            log.info("injected id=%s source=api from=<%s> local=%d relay=%d size=%d",
+                     message.id, message.mail_from, len(acceptance.local),
+                     len(acceptance.relay), message.size)
+        elif isinstance(error, StorageError):
+            outcomes[index] = ApiError(503, "the message could not be stored; try again")
+        else:
+            raise error
+    if queued and context.intake.on_queued is not None:
+        context.intake.on_queued()
+    events = [(committed[i], found) for i, found in left_out if i in committed]
+    if events:
+        try:
+            await context.run(_record_all, tenant, context.clock.now(), events, category)
+        except StorageError as exc:  # the messages are queued: answer as such
+            log.error("suppressed events of %d message(s) not recorded: %s", len(events), exc)
+    return [o if o is not None else ApiError(500, "not stored") for o in outcomes]
+
+
+def _spooled(context: ApiContext, content: bytes) -> PendingBlob:
+    assert context.blobs is not None
+    writer = context.blobs.writer()
+    try:
+        writer.write(content)
+        return writer.finish()
+    except OSError as exc:
+        writer.abort()
+        raise StorageError(f"cannot spool a message: {exc}") from exc
+
+
+def _record_all(store: Store, tenant: str, at: float,
+                events: Sequence[tuple[str, Sequence[tuple[str, Suppression]]]],
+                category: str) -> None:
+    for queue_id, found in events:
+        record_suppressed(store, tenant, queue_id, at, found, category)
