@@ -28,12 +28,11 @@ from postoffice.storage.suppressions import Suppression, address_key
 log = logging.getLogger("postoffice.api")
 
 
-async def submit(context: ApiContext, tenant: str, ready: Prepared, *, category: str,
-                 metadata: Mapping[str, str], barred: Mapping[str, Suppression],
-                 send_at: float | None = None, track_opens: bool = False,
-                 track_clicks: bool = False, unsubscribe: bool = False) -> MessageAccepted:
-    """Raises ApiError (422 for a scheduled message to a local mailbox, 503 when the store
-    fails: nothing was accepted then)."""
+async def _routed(context: ApiContext, ready: Prepared, barred: Mapping[str, Suppression],
+                  ) -> tuple[list[str], list[Recipient], list[RecipientStatus],
+                             list[tuple[str, Suppression]]]:
+    """(local mailboxes, remote recipients, the status of each address, the suppressed
+    ones with their suppression) of a message about to be accepted."""
     local: list[str] = []
     relay: list[Recipient] = []
     statuses = []
@@ -48,6 +47,16 @@ async def submit(context: ApiContext, tenant: str, ready: Prepared, *, category:
         relay += there
         statuses.append(RecipientStatus(address=address,
                                         status="delivered" if here else "queued"))
+    return local, relay, statuses, left_out
+
+
+async def submit(context: ApiContext, tenant: str, ready: Prepared, *, category: str,
+                 metadata: Mapping[str, str], barred: Mapping[str, Suppression],
+                 send_at: float | None = None, track_opens: bool = False,
+                 track_clicks: bool = False, unsubscribe: bool = False) -> MessageAccepted:
+    """Raises ApiError (422 for a scheduled message to a local mailbox, 503 when the store
+    fails: nothing was accepted then)."""
+    local, relay, statuses, left_out = await _routed(context, ready, barred)
     if local and send_at is not None:
         raise ApiError(422, "send_at: scheduled sending reaches remote recipients only",
                        field="send_at")
@@ -98,20 +107,7 @@ async def submit_many(context: ApiContext, tenant: str,
     hostname = context.intake.hostname
     try:
         for index, (ready, metadata) in enumerate(items):
-            local: list[str] = []
-            relay: list[Recipient] = []
-            statuses = []
-            barred_here: list[tuple[str, Suppression]] = []
-            for address in ready.recipients:
-                if (found := barred.get(address_key(address))) is not None:
-                    barred_here.append((address, found))
-                    statuses.append(RecipientStatus(address=address, status="suppressed"))
-                    continue
-                here, there = await context.intake.route_address(address)
-                local += here
-                relay += there
-                statuses.append(RecipientStatus(address=address,
-                                                status="delivered" if here else "queued"))
+            local, relay, statuses, barred_here = await _routed(context, ready, barred)
             if local and send_at is not None:
                 outcomes[index] = ApiError(
                     422, "send_at: scheduled sending reaches remote recipients only",

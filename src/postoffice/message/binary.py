@@ -60,15 +60,24 @@ def _encode_part(raw: bytes, part: mime.Part) -> list[Edit]:
     """The edits that relabel the part's header and encode its body."""
     header = raw[part.header_start:part.header_end]
     eol = b"\r\n" if b"\r\n" in header else b"\n"
-    field = b"Content-Transfer-Encoding: base64" + eol
     body = raw[part.body_start:part.body_end]
-    edits: list[Edit] = [(part.body_start, part.body_end, base64_lines(body, eol))]
+    return [(part.body_start, part.body_end, base64_lines(body, eol)),
+            *relabel(raw, part, b"base64")]
+
+
+def relabel(raw: bytes, part: mime.Part, encoding: bytes) -> list[Edit]:
+    """The edits that name `encoding` in the part's Content-Transfer-Encoding field (the
+    first one; others go; one is added when there is none)."""
+    header = raw[part.header_start:part.header_end]
+    eol = b"\r\n" if b"\r\n" in header else b"\n"
+    field = b"Content-Transfer-Encoding: " + encoding + eol
+    edits: list[Edit] = []
     pos = part.header_start
-    for name, text in mime.raw_fields(header):
+    for name, written in mime.raw_fields(header):
         if name == "content-transfer-encoding":
-            edits.append((pos, pos + len(text), field))
+            edits.append((pos, pos + len(written), field))
             field = b""
-        pos += len(text)
+        pos += len(written)
     if field:
         edits.append((pos, pos, field))
     return edits

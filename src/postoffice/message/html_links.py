@@ -18,7 +18,7 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 
 from postoffice.message import mime
-from postoffice.message.binary import base64_lines
+from postoffice.message.binary import base64_lines, relabel
 from postoffice.message.encoding import quoted_printable
 
 __all__ = ["Links", "rewrite_html", "rewrite_html_text"]
@@ -101,25 +101,8 @@ def _part_edits(raw: bytes, part: mime.Part, links: Links | None, append: bytes)
         return [(part.body_start, part.body_end, quoted_printable(new))]
     if max(len(line.rstrip(b"\r")) for line in new.split(b"\n")) <= MAX_LINE:
         return [(part.body_start, part.body_end, new)]
-    return _relabel(raw, part, b"quoted-printable") + [
+    return relabel(raw, part, b"quoted-printable") + [
         (part.body_start, part.body_end, quoted_printable(new))]
-
-
-def _relabel(raw: bytes, part: mime.Part, encoding: bytes) -> list[Edit]:
-    """The edits that name `encoding` in the part's Content-Transfer-Encoding field."""
-    header = raw[part.header_start:part.header_end]
-    eol = b"\r\n" if b"\r\n" in header else b"\n"
-    field = b"Content-Transfer-Encoding: " + encoding + eol
-    edits: list[Edit] = []
-    pos = part.header_start
-    for name, written in mime.raw_fields(header):
-        if name == "content-transfer-encoding":
-            edits.append((pos, pos + len(written), field))
-            field = b""
-        pos += len(written)
-    if field:
-        edits.append((pos, pos, field))
-    return edits
 
 
 def _href_edit(start: int, tag: str, links: Links) -> list[tuple[int, int, str]]:
