@@ -13,7 +13,7 @@ LOGIN_HINT = {
     "smtp": "MX for local domains, no login",
     "submission": "STARTTLS, then AUTH PLAIN/LOGIN",
     "submissions": "TLS, then AUTH PLAIN/LOGIN",
-    "http": "GET /healthz; MTA-STS policy for mta-sts.<domain>",
+    "http": "HTTP API /v1 (Bearer key: postoffice apikey create --tenant default); /healthz",
     "imap": "IMAP: STARTTLS, then LOGIN (plain login from loopback)",
     "imaps": "IMAP over TLS",
     "pop3": "POP3: STLS, then USER/PASS or AUTH PLAIN",
