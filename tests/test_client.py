@@ -4,7 +4,6 @@ the log reads back, domains and keys are managed, and every failure is one ApiEr
 from __future__ import annotations
 
 import http.server
-import json
 import socket
 import threading
 import time
@@ -15,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from postoffice.client import ApiError, Client
-from postoffice.testing.scripted_smtp import Received, Script, ScriptedSmtp
-from postoffice.testing.server import ServerProcess, postoffice
+from postoffice.testing.api_server import serving_api
+from postoffice.testing.scripted_smtp import Received, ScriptedSmtp
+from postoffice.testing.server import ServerProcess
 
 
 @dataclass
@@ -32,17 +32,8 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with ScriptedSmtp(Script()) as peer:
-        host, port = peer.address
-        server = ServerProcess(tmp_path_factory.mktemp("client") / "data",
-                               config={"delivery": {"smarthost": f"{host}:{port}"}})
-        with server:
-            created = postoffice("apikey", "create", "--tenant", "default", "--scope", "admin",
-                                 "--json", data=server.data)
-            server.start()
-            address, http_port = server.address("http")
-            yield Served(server, peer, f"http://{address}:{http_port}/",
-                         json.loads(created.stdout)["key"])
+    with serving_api(tmp_path_factory.mktemp("client") / "data") as api:
+        yield Served(api.server, api.peer, api.base + "/", api.key)
 
 
 def arrived(peer: ScriptedSmtp, marker: bytes, timeout: float = 20.0) -> Received:

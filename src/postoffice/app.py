@@ -323,7 +323,7 @@ class Worker:
                     mta_sts_policy=published.mta_sts_policy(publish_settings(config, "")),
                     on_domain_added=_dkim_keys(data_dir),
                     tracking_secret=tracking_secret(install_key),
-                    unsubscribe=intake.unsubscribe, blobs=blobs,
+                    unsubscribe=intake.unsubscribe,
                     commit_many=committer.commit_many)
                 http_listener = HttpListener(create_app(api))
                 self.http_listeners.append(http_listener)

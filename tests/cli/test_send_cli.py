@@ -17,8 +17,9 @@ import pytest
 from postoffice.cli.main import main
 from postoffice.cli.send import api_url
 from postoffice.client import Client
-from postoffice.testing.scripted_smtp import Received, Script, ScriptedSmtp
-from postoffice.testing.server import ServerProcess, postoffice
+from postoffice.testing.api_server import serving_api
+from postoffice.testing.scripted_smtp import Received, ScriptedSmtp
+from postoffice.testing.server import ServerProcess
 
 
 @dataclass
@@ -31,17 +32,8 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with ScriptedSmtp(Script()) as peer:
-        host, port = peer.address
-        server = ServerProcess(tmp_path_factory.mktemp("send") / "data",
-                               config={"delivery": {"smarthost": f"{host}:{port}"}})
-        with server:
-            created = postoffice("apikey", "create", "--tenant", "default", "--scope", "admin",
-                                 "--json", data=server.data)
-            server.start()
-            address, http_port = server.address("http")
-            yield Served(server, peer, f"http://{address}:{http_port}",
-                         json.loads(created.stdout)["key"])
+    with serving_api(tmp_path_factory.mktemp("send") / "data") as api:
+        yield Served(api.server, api.peer, api.base + "", api.key)
 
 
 @pytest.fixture

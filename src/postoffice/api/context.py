@@ -9,7 +9,7 @@ from typing import Any
 from postoffice.clock import Clock
 from postoffice.pipeline.intake import Intake
 from postoffice.pipeline.unsubscribe import Unsubscribes
-from postoffice.storage.interfaces import Acceptance, BlobStore, PendingBlob
+from postoffice.storage.interfaces import Acceptance, PendingBlob
 
 StoreCall = Callable[..., Awaitable[Any]]
 """`await run(fn, *args)` runs `fn(store, *args)` on the store's thread."""
@@ -39,7 +39,6 @@ class ApiContext:
     tracking_secret: bytes = b""
     """Verifies the tokens of /t/o/ and /t/c/ (policy/tracking.py); b"": every token is
     refused."""
-    blobs: BlobStore | None = None
     commit_many: CommitMany | None = None
-    """With `blobs`: the messages of a batch go to the store a chunk per call (one job of the
-    group committer) instead of one intake.inject each. None: one inject each."""
+    """The messages of a batch go to the store a chunk per call (one job of the group
+    committer) instead of one intake.inject each. None: one inject each."""

@@ -14,14 +14,11 @@ from postoffice.api.models import MessageAccepted, RecipientStatus
 from postoffice.api.routes.suppressions import record_suppressed
 from postoffice.api.sending import Prepared
 from postoffice.message.envelope import Recipient
-from postoffice.pipeline.unsubscribe import gets_fields
-from postoffice.storage.ids import new_message_id
 from postoffice.storage.interfaces import (
     Acceptance,
     PendingBlob,
     StorageError,
     Store,
-    StoredMessage,
 )
 from postoffice.storage.suppressions import Suppression, address_key
 
@@ -87,10 +84,10 @@ async def submit_many(context: ApiContext, tenant: str,
                       track_clicks: bool = False) -> list[MessageAccepted | ApiError]:
     """`submit` for many messages (with their metadata), each with its own outcome: handed
     to the store as one job (`context.commit_many`), so they share its group commits; each
-    message is what `intake.inject` would have stored. `unsubscribe_fields`, when the caller
+    message is staged by the intake as `inject` does. `unsubscribe_fields`, when the caller
     knows it for every message (the same extra header fields), spares the look at each
     message's header. Without `commit_many`: one `submit` each."""
-    if context.commit_many is None or context.blobs is None:
+    if context.commit_many is None:
         async def one(ready: Prepared, metadata: Mapping[str, str]) -> MessageAccepted | ApiError:
             try:
                 return await submit(context, tenant, ready, category=category,
@@ -104,7 +101,6 @@ async def submit_many(context: ApiContext, tenant: str,
     outcomes: list[MessageAccepted | ApiError | None] = [None] * len(items)
     staged: list[tuple[int, PendingBlob, Acceptance, list[RecipientStatus]]] = []
     left_out: list[tuple[int, list[tuple[str, Suppression]]]] = []
-    hostname = context.intake.hostname
     try:
         for index, (ready, metadata) in enumerate(items):
             local, relay, statuses, barred_here = await _routed(context, ready, barred)
@@ -115,29 +111,22 @@ async def submit_many(context: ApiContext, tenant: str,
                 continue
             if barred_here:
                 left_out.append((index, barred_here))
-            now = context.clock.now()
             try:
-                pending = _spooled(context, ready.content)
+                pending, acceptance = context.intake.stage(
+                    ready.content, mail_from=ready.mail_from, local=tuple(dict.fromkeys(local)),
+                    relay=tuple(relay), source="api", lane=ready.lane, tenant=tenant,
+                    smtputf8=ready.smtputf8, subject=ready.subject, category=category,
+                    metadata=json.dumps(dict(metadata), ensure_ascii=False),
+                    header_id=ready.message_id, not_before=send_at,
+                    unsubscribe_decided=unsubscribe_fields, track_opens=track_opens,
+                    track_clicks=track_clicks)
             except StorageError:
                 outcomes[index] = ApiError(503, "the message could not be stored; try again")
                 continue
-            content = ready.content
-            message = StoredMessage(
-                id=new_message_id(now), blob=pending.digest, size=pending.size, received_at=now,
-                source="api", mail_from=ready.mail_from, client_ip="127.0.0.1", helo=hostname,
-                auth_identity=None, body="7BIT" if content.isascii() else "8BITMIME",
-                smtputf8=ready.smtputf8, subject=ready.subject, category=category,
-                metadata=json.dumps(dict(metadata), ensure_ascii=False),
-                header_id=ready.message_id,
-                unsubscribe=gets_fields(content, lane=ready.lane, asked=False, source="api")
-                if unsubscribe_fields is None else unsubscribe_fields,
-                track_opens=track_opens, track_clicks=track_clicks)
-            staged.append((index, pending, Acceptance(
-                message, tuple(dict.fromkeys(local)), tuple(relay), ready.lane, tenant,
-                not_before=send_at), statuses))
+            staged.append((index, pending, acceptance, statuses))
     except BaseException:
         for _, pending, _, _ in staged:
-            context.blobs.discard(pending)
+            context.intake.discard(pending)
         raise
     if not staged:
         return [o if o is not None else ApiError(500, "not stored") for o in outcomes]
@@ -146,23 +135,17 @@ async def submit_many(context: ApiContext, tenant: str,
     except StorageError:  # the store is closed: nothing of this call was stored
         errors = [StorageError("the store is closed")] * len(staged)
     committed: dict[int, str] = {}
-    queued = False
     for (index, _, acceptance, statuses), error in zip(staged, errors, strict=True):
         message = acceptance.message
         if error is None:
             committed[index] = message.id
-            queued = queued or bool(acceptance.relay)
             outcomes[index] = MessageAccepted(id=message.id, message_id=message.header_id,
                                               recipients=statuses)
-            log.info("injected id=%s source=api from=<%s> local=%d relay=%d size=%d",
-                     message.id, message.mail_from, len(acceptance.local),
-                     len(acceptance.relay), message.size)
         elif isinstance(error, StorageError):
             outcomes[index] = ApiError(503, "the message could not be stored; try again")
         else:
             raise error
-    if queued and context.intake.on_queued is not None:
-        context.intake.on_queued()
+    context.intake.injected([a for i, _, a, _ in staged if i in committed])
     events = [(committed[i], found) for i, found in left_out if i in committed]
     if events:
         try:
@@ -170,17 +153,6 @@ async def submit_many(context: ApiContext, tenant: str,
         except StorageError as exc:  # the messages are queued: answer as such
             log.error("suppressed events of %d message(s) not recorded: %s", len(events), exc)
     return [o if o is not None else ApiError(500, "not stored") for o in outcomes]
-
-
-def _spooled(context: ApiContext, content: bytes) -> PendingBlob:
-    assert context.blobs is not None
-    writer = context.blobs.writer()
-    try:
-        writer.write(content)
-        return writer.finish()
-    except OSError as exc:
-        writer.abort()
-        raise StorageError(f"cannot spool a message: {exc}") from exc
 
 
 def _record_all(store: Store, tenant: str, at: float,

@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 from postoffice.clock import Clock
 from postoffice.config import Config
@@ -41,13 +41,12 @@ from postoffice.storage.ids import new_message_id
 from postoffice.storage.interfaces import (
     Acceptance,
     BlobStore,
+    PendingBlob,
     StorageError,
     StoredMessage,
 )
 
 log = logging.getLogger("postoffice.intake")
-T = TypeVar("T")
-Runner = Callable[..., Awaitable[Any]]
 
 TEMPFAIL = Reply(451, "4.3.0", "Temporary local problem, please try again later")
 SENDER_OK = Reply(250, "2.1.0", "Sender OK")
@@ -388,6 +387,32 @@ class Intake:
         source: str = "local",
         lane: str = "transactional",
         tenant: str = "default",
+        **fields: Any,
+    ) -> str:
+        """Accept a message postoffice made itself (a DSN, a sandbox capture) or got through
+        the API: same durable path as mail from the network. `fields` as `stage` takes them.
+        Returns the queue id; raises StorageError."""
+        pending, acceptance = self.stage(content, mail_from=mail_from, local=local,
+                                         relay=relay, source=source, lane=lane, tenant=tenant,
+                                         **fields)
+        try:
+            await self._commit(pending, acceptance)
+        except BaseException:
+            self._blobs.discard(pending)
+            raise
+        self.injected([acceptance])
+        return acceptance.message.id
+
+    def stage(
+        self,
+        content: bytes,
+        *,
+        mail_from: str,
+        local: tuple[str, ...] = (),
+        relay: tuple[Recipient, ...] = (),
+        source: str = "local",
+        lane: str = "transactional",
+        tenant: str = "default",
         smtputf8: bool = False,
         subject: str = "",
         category: str = "",
@@ -395,14 +420,15 @@ class Intake:
         header_id: str = "",
         not_before: float | None = None,
         unsubscribe: bool = False,
+        unsubscribe_decided: bool | None = None,
         track_opens: bool = False,
         track_clicks: bool = False,
-    ) -> str:
-        """Accept a message postoffice made itself (a DSN, a sandbox capture) or got through
-        the API: same durable path as mail from the network. Returns the queue id; raises
-        StorageError."""
+    ) -> tuple[PendingBlob, Acceptance]:
+        """A message postoffice accepts itself, spooled and described but not yet committed
+        (the caller commits it, alone or with others, or discards the blob). `unsubscribe`
+        asks for List-Unsubscribe fields; `unsubscribe_decided`, when given, is the decision
+        already made (the same for a whole batch). Raises StorageError."""
         now = self._clock.now()
-        queue_id = new_message_id(now)
         writer = self._blobs.writer()
         try:
             writer.write(content)
@@ -410,26 +436,31 @@ class Intake:
         except OSError as exc:
             writer.abort()
             raise StorageError(f"cannot spool a local message: {exc}") from exc
+        if unsubscribe_decided is None:
+            unsubscribe_decided = gets_fields(content, lane=lane, asked=unsubscribe,
+                                              source=source)
         message = StoredMessage(
-            id=queue_id, blob=pending.digest, size=pending.size, received_at=now, source=source,
-            mail_from=mail_from, client_ip="127.0.0.1", helo=self.hostname, auth_identity=None,
-            body="7BIT" if content.isascii() else "8BITMIME",
+            id=new_message_id(now), blob=pending.digest, size=pending.size, received_at=now,
+            source=source, mail_from=mail_from, client_ip="127.0.0.1", helo=self.hostname,
+            auth_identity=None, body="7BIT" if content.isascii() else "8BITMIME",
             smtputf8=smtputf8, subject=subject, category=category, metadata=metadata,
-            header_id=header_id, track_opens=track_opens,
-            unsubscribe=gets_fields(content, lane=lane, asked=unsubscribe, source=source),
+            header_id=header_id, unsubscribe=unsubscribe_decided, track_opens=track_opens,
             track_clicks=track_clicks,
         )
-        try:
-            await self._commit(pending, Acceptance(message, local, relay, lane, tenant,
-                                                   not_before=not_before))
-        except BaseException:
-            self._blobs.discard(pending)
-            raise
-        if relay and self.on_queued is not None:
+        return pending, Acceptance(message, local, relay, lane, tenant, not_before=not_before)
+
+    def discard(self, pending: PendingBlob) -> None:
+        """Give up a staged message's blob (it was not committed)."""
+        self._blobs.discard(pending)
+
+    def injected(self, acceptances: Sequence[Acceptance]) -> None:
+        """After staged messages are committed: wake delivery, log them."""
+        if any(a.relay for a in acceptances) and self.on_queued is not None:
             self.on_queued()
-        log.info("injected id=%s source=%s from=<%s> local=%d relay=%d size=%d",
-                 queue_id, source, mail_from, len(local), len(relay), pending.size)
-        return queue_id
+        for a in acceptances:
+            m = a.message
+            log.info("injected id=%s source=%s from=<%s> local=%d relay=%d size=%d",
+                     m.id, m.source, m.mail_from, len(a.local), len(a.relay), m.size)
 
     async def end_data(
         self,

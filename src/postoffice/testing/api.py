@@ -79,7 +79,6 @@ class World:
             app = create_app(ApiContext(run=committer.run, intake=intake, clock=SYSTEM_CLOCK,
                                         hostname="mail.example.test",
                                         mta_sts_policy="version: STSv1\r\n",
-                                        blobs=committer.blobs,
                                         commit_many=committer.commit_many, **context))
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as c:

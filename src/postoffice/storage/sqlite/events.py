@@ -59,31 +59,21 @@ class EventMethods:
     def search_messages(self, tenant: str, query: LogQuery) -> list[LoggedMessage]:
         where: list[str] = ["m.tenant = ?"]
         values: list[Any] = [tenant]
-        if query.sender is not None:
-            where.append("m.mail_from = ? COLLATE NOCASE")
-            values.append(query.sender)
-        if query.subject is not None:
-            where.append("instr(lower(m.subject), lower(?)) > 0")
-            values.append(query.subject)
-        if query.category is not None:
-            where.append("m.category = ?")
-            values.append(query.category)
-        if query.since is not None:
-            where.append("m.received_at >= ?")
-            values.append(query.since)
-        if query.until is not None:
-            where.append("m.received_at < ?")
-            values.append(query.until)
-        if query.before_id is not None:
-            where.append("m.id < ?")
-            values.append(query.before_id)
+        for value, clause in ((query.sender, "m.mail_from = ? COLLATE NOCASE"),
+                              (query.subject, "instr(lower(m.subject), lower(?)) > 0"),
+                              (query.category, "m.category = ?"),
+                              (query.since, "m.received_at >= ?"),
+                              (query.until, "m.received_at < ?"),
+                              (query.before_id, "m.id < ?")):
+            if value is not None:
+                where.append(clause)
+                values.append(value)
         recipient_terms = []
-        if query.recipient is not None:
-            recipient_terms.append("q.recipient = ? COLLATE NOCASE")
-            values.append(query.recipient)
-        if query.status is not None:
-            recipient_terms.append("q.status = ?")
-            values.append(query.status)
+        for value, clause in ((query.recipient, "q.recipient = ? COLLATE NOCASE"),
+                              (query.status, "q.status = ?")):
+            if value is not None:
+                recipient_terms.append(clause)
+                values.append(value)
         if recipient_terms:
             where.append("EXISTS (SELECT 1 FROM queue q WHERE q.message_id = m.id AND "
                          + " AND ".join(recipient_terms) + ")")
