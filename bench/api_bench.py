@@ -80,6 +80,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stop = threading.Event()
             prober = threading.Thread(target=single_sends, args=(base, key, stop, latencies))
             prober.start()
+            # The request bodies are made before the clock starts: the load generator shares
+            # the machine's two cores with the server, and should cost it as little as it can.
+            bodies = [json.dumps({
+                "from": "News <news@example.test>", "template": "digest", "lane": "bulk",
+                "category": "digest",
+                "recipients": recipients(start, min(args.batch, args.recipients - start))},
+            ).encode() for start in range(0, args.recipients, args.batch)]
             starts = list(range(0, args.recipients, args.batch))
             lock = threading.Lock()
             failed: list[str] = []
@@ -92,13 +99,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 return
                             start = starts.pop(0)
                         count = min(args.batch, args.recipients - start)
-                        response = client.post("/v1/messages/batch", json={
-                            "from": "News <news@example.test>", "template": "digest",
-                            "lane": "bulk", "category": "digest",
-                            "recipients": recipients(start, count)})
-                        queued = [m for m in response.json().get("messages", [])
-                                  if m["status"] == "queued"]
-                        if response.status_code != 202 or len(queued) != count:
+                        response = client.post(
+                            "/v1/messages/batch", content=bodies[start // args.batch],
+                            headers={"Content-Type": "application/json"})
+                        # every message queued: counted without decoding the whole answer
+                        queued = response.content.count(b'"status":"queued"')
+                        if response.status_code != 202 or queued != count:
                             failed.append(f"{response.status_code} {response.text[:300]}")
 
             t0 = time.perf_counter()

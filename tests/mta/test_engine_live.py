@@ -139,6 +139,14 @@ def test_mx_fallback_and_ip_pool_binding_with_real_dns(tmp_path: Path) -> None:
             assert wait_for(lambda: [q["status"] for q in queue(server)] == ["delivered"]), queue(server)
     session = mx2.sessions[-1]
     assert session.peer[0] == "127.0.0.3"  # left from the pool's address
+    from postoffice.storage import open_store
+    with open_store(tmp_path / "data") as store:  # counted under the MX site, from the pool's IP
+        now = time.time()
+        by_provider = store.stats("default", group_by="provider", since=now - 3600, until=now + 60)
+        by_ip = store.stats("default", group_by="ip", since=now - 3600, until=now + 60)
+    assert {r.key: r.counts.get("delivered") for r in by_provider} == {"": None,
+                                                                        "remote.example": 1}
+    assert {r.key: r.counts.get("delivered") for r in by_ip}["127.0.0.3"] == 1
     assert any(c.upper().startswith("EHLO OUT3.EXAMPLE.TEST") for c in session.commands)
     assert b"Subject: via mx2" in session.messages[0].content
 

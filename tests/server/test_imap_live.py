@@ -49,6 +49,19 @@ def _deliver(data_dir: Path, count: int = 1) -> None:
         store.close()
 
 
+def _deliver_each(data_dir: Path, contents: list[bytes]) -> None:
+    store = open_store(data_dir)
+    try:
+        messages = []
+        for content in contents:
+            writer = store.blobs.writer()
+            writer.write(content)
+            messages.append(NewMessage(writer.finish(), (), time.time()))
+        store.append_messages(ALICE, "INBOX", messages)
+    finally:
+        store.close()
+
+
 OPEN: list[socket.socket] = []
 
 
@@ -274,3 +287,47 @@ def test_answers_from_memory_still_report_other_processes_changes_at_once(
     assert raw.until(b"j")[0] == b"* 4 FETCH (FLAGS (\\Recent))"
     # i took the store thread: h's NOOP claimed \\Recent for the new message (a commit)
     assert answered == ["FETCH", "SEARCH", "NOOP", "FETCH"]
+
+
+def test_message_content_is_read_on_the_event_loop_once_the_rows_are_known(
+        server: ImapServerThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client opening messages one by one: the first FETCH of content reads the rows
+    around it on a store thread; the next ones come from memory and the page cache, with the
+    same answers, until a FETCH would set \\Seen or someone commits."""
+    from postoffice.access.imap import ImapService
+    _deliver_each(server.data_dir, [b"Subject: m%d\r\n\r\nbody %d\r\n" % (n, n)
+                                    for n in range(1, 6)])
+    answered: list[str] = []
+    original = ImapService.answer_from_memory
+
+    def counting(self: ImapService, command: object, enabled: frozenset[str]) -> object:
+        outcome = original(self, command, enabled)  # type: ignore[arg-type]
+        if outcome is not None:
+            answered.append(command.tag)  # type: ignore[attr-defined]
+        return outcome
+    monkeypatch.setattr(ImapService, "answer_from_memory", counting)
+    raw = Raw(server.port)
+    raw.send(b"a LOGIN %s %s\r\nb SELECT INBOX\r\n" % (ALICE.encode(), PASSWORD.encode()))
+    raw.until(b"b")
+    raw.send(b"c FETCH 1 BODY.PEEK[]\r\n")
+    assert raw.until(b"c")[:2] == [b"* 1 FETCH (BODY[] {23}", b"Subject: m1"]
+    raw.send(b"c2 FETCH 4:5 ENVELOPE\r\nc3 NOOP\r\n")  # the summaries (made and stored)
+    raw.until(b"c3")
+    raw.send(b"d FETCH 4 (UID RFC822.SIZE BODY.PEEK[TEXT] BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
+             b"\r\ne UID FETCH 3 BINARY.PEEK[1]\r\n")
+    assert raw.until(b"d") == [b"* 4 FETCH (UID 4 RFC822.SIZE 23 BODY[TEXT] {8}", b"body 4",
+                               b" BODY[HEADER.FIELDS (SUBJECT)] {15}", b"Subject: m4", b"",
+                               b")", b"d OK FETCH completed"]
+    assert raw.until(b"e")[:2] == [b"* 3 FETCH (UID 3 BINARY[1] {8}", b"body 3"]
+    assert answered == ["d", "e"]
+    raw.send(b"f FETCH 2 BODY[]\r\n")  # sets \\Seen: a write, on a store thread
+    assert b"\\Seen" in b" ".join(raw.until(b"f"))
+    _deliver(server.data_dir)  # someone commits: the next answer reports the news too
+    raw.send(b"g FETCH 5 BODY.PEEK[TEXT]\r\n")
+    assert raw.until(b"g") == [b"* 5 FETCH (BODY[TEXT] {8}", b"body 5", b")", b"* 6 EXISTS",
+                               b"* 6 RECENT", b"g OK FETCH completed"]
+    raw.send(b"g2 NOOP\r\n")  # g claimed \\Recent for the new message (a commit)
+    raw.until(b"g2")
+    raw.send(b"h FETCH 3 BODY.PEEK[TEXT]\r\n")
+    assert raw.until(b"h")[:2] == [b"* 3 FETCH (BODY[TEXT] {8}", b"body 3"]
+    assert answered == ["d", "e", "h"]

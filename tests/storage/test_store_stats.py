@@ -58,3 +58,35 @@ def test_counts_by_group(store: Store, mail: Mail) -> None:
 
 def _day(at: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+def test_outcomes_count_by_provider_domain_and_ip(store: Store, mail: Mail) -> None:
+    """What the delivery engine reports (complete) is counted like recorded events: the
+    provider and IP of each attempt, the sending domain of the message."""
+    from postoffice.storage.interfaces import DeliveryOutcome, QueueKey
+
+    store.add_tenant("acme")
+    pending = mail.blob()
+    acceptance = mail.acceptance(pending, (), ("a@d.example", "b@d.example", "c@d.example"),
+                                 tenant="acme", mail_from="News@Acme.Example", category="news")
+    store.accept([(pending, acceptance)])
+    now = time.time() + 1
+    a, b, c = store.claim(QueueKey("acme", "transactional", "d.example"), now=now, limit=10,
+                          lease=60, owner="n")
+    store.complete([
+        DeliveryOutcome(a.id, "delivered", "250 ok", now, ip="192.0.2.1", mx="mx.google.com",
+                        provider="google"),
+        DeliveryOutcome(b.id, "failed", "550 5.1.1 no such user", now, ip="192.0.2.1",
+                        mx="mx.google.com", provider="google", reason="user_unknown", hard=True),
+        DeliveryOutcome(c.id, "deferred", "451 later", now, next_attempt_at=now + 60,
+                        provider="example.net", reason="other"),
+    ])
+    span = {"since": now - 7200, "until": now + 3600}
+    by_provider = {r.key: r.counts for r in store.stats("acme", group_by="provider", **span)}
+    assert by_provider["google"] == {"delivered": 1, "bounced_hard": 1}
+    assert by_provider["example.net"] == {"deferred": 1}
+    by_domain = {r.key: r.counts for r in store.stats("acme", group_by="domain", **span)}
+    assert by_domain == {"acme.example": {"accepted": 1, "queued": 3, "delivered": 1,
+                                          "bounced_hard": 1, "deferred": 1}}
+    by_ip = {r.key: r.counts for r in store.stats("acme", group_by="ip", **span)}
+    assert by_ip["192.0.2.1"] == {"delivered": 1, "bounced_hard": 1}

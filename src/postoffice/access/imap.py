@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import cast
 
 from postoffice.access import listing, quick_search
 from postoffice.access.content import ContentCache, View, summaries
-from postoffice.access.fetch import FetchError, fetch
+from postoffice.access.fetch import FetchError, fetch, wants_seen
 from postoffice.access.index_cache import FolderIndexCache
+from postoffice.access.memory_reads import MemoryReads, NotInMemory
 from postoffice.access.selected import Selected, vanished_earlier
 from postoffice.message.binary import encode_binary_parts
 from postoffice.proto.imap import commands as c
@@ -128,7 +130,14 @@ class ImapService:
         there is no news to report, and the answer is the one `execute` would give."""
         if not self._memory_answerable(command):
             return None
-        return self.execute(None, command, enabled, current=True)
+        if command.name != "FETCH" or self._flags_only(command):
+            return self.execute(None, command, enabled, current=True)
+        assert self.selected is not None
+        reads = MemoryReads(self.selected.locations)
+        try:
+            return self.execute(cast(Store, reads), command, enabled, current=True)
+        except NotInMemory:
+            return None
 
     def _memory_answerable(self, command: c.Command) -> bool:
         view = self.selected
@@ -138,10 +147,19 @@ class ImapService:
         if command.name in ("NOOP", "CHECK"):
             return True
         if command.name == "FETCH" and isinstance(args, c.Fetch):
-            return not args.modifiers and all(a.name in _FLAG_ITEMS for a in args.attributes)
+            # Content too (from memory or the page cache, else NotInMemory), unless the
+            # FETCH sets \Seen or first enables CONDSTORE (both write or announce).
+            return not args.modifiers and (self._flags_only(command) or (
+                (view.read_only or not wants_seen(args.attributes))
+                and (self.condstore or all(a.name != "MODSEQ" for a in args.attributes))))
         if command.name == "SEARCH" and isinstance(args, c.Search):
             return quick_search.ready(args.key, view)
         return False
+
+    @staticmethod
+    def _flags_only(command: c.Command) -> bool:
+        args = command.arguments
+        return isinstance(args, c.Fetch) and all(a.name in _FLAG_ITEMS for a in args.attributes)
 
     def poll(self, store: Store) -> bytes:
         """Untagged news while idling."""

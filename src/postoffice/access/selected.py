@@ -16,9 +16,12 @@ from postoffice.proto.imap import responses as r
 from postoffice.proto.imap.matching import compact_set
 from postoffice.proto.imap.values import SequenceSet
 from postoffice.storage import Store
+from postoffice.storage.blobs import BlobLocation
 from postoffice.storage.interfaces import Folder
 from postoffice.storage.mailboxes import FolderIndex, MessageRow
 
+NEIGHBOURS = 256
+"""Rows read along with a few missing ones (see Selected.rows)."""
 KEPT_ANSWERS = 16
 """Answers a session keeps (the last few distinct SEARCH keys and flag FETCHes)."""
 
@@ -40,6 +43,9 @@ class Selected:
         """SEARCHRES: uids of the last SEARCH ... RETURN (SAVE)."""
         self._rows: dict[int, MessageRow] = {}
         """Rows read so far: a uid's size, date and blob never change (flags live above)."""
+        self.locations: dict[str, BlobLocation] = {}
+        """Where the blobs of those rows are, for reads on the event loop
+        (access/memory_reads.py)."""
         self.generation = 0
         """Counts the changes of `uids` (expunges reported, messages added)."""
         self.version = 0
@@ -125,10 +131,18 @@ class Selected:
         return sorted(picked)
 
     def rows(self, store: Store, uids: Sequence[int]) -> dict[int, MessageRow]:
-        """The stored rows of these uids that still exist (size, date, blob: read once)."""
+        """The stored rows of these uids that still exist (size, date, blob: read once), with
+        their blobs' locations. A client opening messages one by one gets the rows around
+        them read too, so that its next ones are answered from memory."""
         missing = [u for u in uids if u not in self._rows]
         if missing:
-            self._rows.update((row.uid, row) for row in store.messages_by_uid(self.id, missing))
+            if len(missing) < NEIGHBOURS:
+                start = max(0, bisect_left(self.uids, missing[0]) - NEIGHBOURS // 2)
+                missing = sorted({*missing, *(u for u in self.uids[start:start + NEIGHBOURS]
+                                              if u not in self._rows)})
+            found = store.messages_by_uid(self.id, missing)
+            self._rows.update((row.uid, row) for row in found)
+            self.locations.update(store.blob_locations([row.blob for row in found]))
         return {u: self._rows[u] for u in uids if u in self._rows}
 
     # -- changes ---------------------------------------------------------------------------------

@@ -433,6 +433,8 @@ class DeliveryEngine:
                                                outcome="connection") for i in batch]
                     continue
                 self.throttle.message_started(tkey)
+                # the mailbox provider, by the MX site (none for a smarthost)
+                provider = destination.site if destination.throttled else ""
                 content = await self._content(message, stored.get(message.blob), batch)
                 envelope = Envelope(
                     mail_from=await self._envelope_sender(message, batch),
@@ -444,7 +446,8 @@ class DeliveryEngine:
                 reply = result.reply
                 self.throttle.record_reply(tkey, reply.code, reply.text, reply.status)
                 outcomes += [dataclasses.replace(self._outcome(item, o), mx=client.host,
-                                                 ip=source_address or "")
+                                                 ip=source_address or "",
+                                                 provider=provider)
                              for item, o in zip(batch, result.outcomes, strict=True)]
                 log.info("delivery id=%s to=%s via=%s:%d from=%s result=%s", message_id,
                          ",".join(i.recipient for i in batch), client.host, client.port,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from postoffice.server.store_threads import StoreThreads
+from postoffice.storage.blobs import BlobLocation, read_if_cached
 from postoffice.storage.interfaces import NotFound, Store, User
 from postoffice.storage.mailboxes import MessageRow
 
@@ -75,6 +76,8 @@ class Inbox:
     """The INBOX's highest modseq at login: later expunges are found after it."""
     rows: list[MessageRow]
     lock: MaildropLock
+    locations: dict[str, BlobLocation] = field(default_factory=dict)
+    """Where the packed messages are (read on the event loop when the page cache has them)."""
     retrieved: set[int] = field(default_factory=set)
     """Message numbers sent by RETR: they get \\Seen at QUIT."""
     version: int | None = None
@@ -115,7 +118,9 @@ class Maildrops:
         row = inbox.rows[number - 1]
         if inbox.version is not None and self.changes is not None \
                 and self.changes() == inbox.version:  # no commit anywhere since login
-            return await self.threads.run(_read_blob, row)
+            location = inbox.locations.get(row.blob)
+            data = None if location is None else read_if_cached(location)
+            return data if data is not None else await self.threads.run(_read_blob, row)
         return await self.threads.run(_read, inbox.folder_id, inbox.modseq, row)
 
     async def update(self, inbox: Inbox, deleted: Sequence[int]) -> None:
@@ -139,7 +144,8 @@ def _open_inbox(store: Store, locks: Path, address: str) -> Inbox | None:
         if folder is None:
             raise NotFound(f"{address} has no INBOX")
         rows = store.folder_messages(folder.id)
-        return Inbox(address, folder.id, folder.uidvalidity, folder.highestmodseq, rows, lock)
+        return Inbox(address, folder.id, folder.uidvalidity, folder.highestmodseq, rows, lock,
+                     store.blob_locations([row.blob for row in rows]))
     except BaseException:
         lock.release()
         raise

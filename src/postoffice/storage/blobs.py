@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, Final, TypeVar
 
 from postoffice.storage.interfaces import NotFound, PendingBlob, StorageError
 
@@ -57,6 +57,41 @@ _T = TypeVar("_T")
 _R = TypeVar("_R")
 
 _sync_file: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
+
+
+_NOWAIT: Final[int] = getattr(os, "RWF_NOWAIT", 0)
+"""Linux: a read fails instead of waiting for pages that are not in the cache."""
+
+
+@dataclass(frozen=True)
+class BlobLocation:
+    """Where a packed blob's bytes are: packs are written once and never change (compaction
+    writes new ones and removes the old), so a location stays right or its file is gone."""
+
+    path: Path
+    offset: int
+    size: int
+
+
+def read_if_cached(location: BlobLocation) -> bytes | None:
+    """The blob when the page cache holds all of it, without ever waiting for the disk (an
+    event loop may call this); None when it does not, the pack is gone (compacted), or the
+    system cannot tell (no RWF_NOWAIT: not Linux)."""
+    if not _NOWAIT:
+        return None
+    try:
+        fd = os.open(location.path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        buffer = bytearray(location.size)
+        try:
+            got = os.preadv(fd, [buffer], location.offset, _NOWAIT)
+        except OSError:  # EAGAIN: some of it would come from the disk
+            return None
+        return bytes(buffer) if got == location.size else None
+    finally:
+        os.close(fd)
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,9 @@ class DeliveryOutcome:
     """For "deferred" and "failed": the reason class of the reply (policy/bounces.py)."""
     hard: bool = False
     """For "failed": the address itself is bad (a hard bounce: it is suppressed)."""
+    provider: str = ""
+    """The mailbox provider of the host that answered: a provider's site key ("google"), or
+    the MX's registrable domain; "" for a smarthost or when no host answered."""
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 if TYPE_CHECKING:
+    from postoffice.storage.blobs import BlobLocation
     from postoffice.storage.interfaces import Folder, PendingBlob
 
 SEPARATOR = "/"
@@ -176,6 +177,9 @@ class MailboxStore(Protocol):
 
     # summaries
     def get_summaries(self, blobs: Sequence[str]) -> dict[str, Summary]: ...
+    def blob_locations(self, blobs: Sequence[str]) -> dict[str, BlobLocation]:
+        """Where these blobs are, for the packed ones (storage/blobs.read_if_cached)."""
+        ...
     def put_summaries(self, summaries: Sequence[Summary]) -> None: ...
 
     # sieve scripts

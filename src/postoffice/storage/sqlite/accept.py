@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Final
 
 from postoffice.storage.addresses import normalize_address
-from postoffice.storage.events import Event
 from postoffice.storage.interfaces import Acceptance, AlreadyExists, Filing, NotFound, StoredMessage
 from postoffice.storage.sqlite import mailboxes
-from postoffice.storage.sqlite.events import INSERT_EVENT, event_row
+from postoffice.storage.sqlite.events import EventRow, insert_events, sending_domain
 
 INSERT_MESSAGE: Final = (
     "INSERT INTO messages (id, blob, size, received_at, source, mail_from, client_ip, helo,"
@@ -99,7 +97,10 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
             for m in (a.message,)
         ],
     )
-    conn.executemany(INSERT_EVENT, [event_row(e) for a in batch for e in acceptance_events(a)])
+    events = [acceptance_events(a) for a in batch]
+    insert_events(conn, [row for rows in events for row in rows],
+                  [sending_domain(a.message.mail_from) for a, rows in zip(batch, events, strict=True)
+                   for _ in rows])
     conn.executemany(
         INSERT_QUEUE,
         [
@@ -124,17 +125,17 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
             _file(conn, acceptance, filing, uidvalidity)
 
 
-def acceptance_events(acceptance: Acceptance) -> list[Event]:
+def acceptance_events(acceptance: Acceptance) -> list[EventRow]:
     """accepted (the message), queued (each remote recipient), delivered (each local one)."""
     m = acceptance.message
-    base = Event(m.received_at, acceptance.tenant, m.id, "accepted", category=m.category)
-    events = [base]
-    events += [dataclasses.replace(base, type="queued", recipient=r.address)
-               for r in acceptance.relay]
-    local = list(dict.fromkeys([*acceptance.local, *(f.address for f in acceptance.filed)]))
-    events += [dataclasses.replace(base, type="delivered", recipient=address,
-                                   detail="local mailbox") for address in local]
-    return events
+    at, tenant, category = m.received_at, acceptance.tenant, m.category
+    rows: list[EventRow] = [(at, tenant, m.id, "", "accepted", "", category, "", "", "", "", "")]
+    rows += [(at, tenant, m.id, r.address, "queued", "", category, "", "", "", "", "")
+             for r in acceptance.relay]
+    local = dict.fromkeys([*acceptance.local, *(f.address for f in acceptance.filed)])
+    rows += [(at, tenant, m.id, address, "delivered", "local mailbox", category, "", "", "", "",
+              "") for address in local]
+    return rows
 
 
 def _file(conn: sqlite3.Connection, acceptance: Acceptance, filing: Filing,

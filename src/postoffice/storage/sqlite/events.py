@@ -4,6 +4,7 @@ SqliteStore) and the inserts the hot paths call inside their own transactions.""
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Final
@@ -14,12 +15,9 @@ INSERT_EVENT: Final = (
     "INSERT INTO events (at, tenant, message_id, recipient, type, detail, category, provider,"
     " ip, mx, reason, bounce) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-# One event per outcome, from the queue row it is about (inside complete()'s transaction).
-INSERT_OUTCOME_EVENT: Final = (
-    "INSERT INTO events (at, tenant, message_id, recipient, type, detail, category, ip, mx,"
-    " reason, bounce)"
-    " SELECT ?, q.tenant, q.message_id, q.recipient, ?, ?, m.category, ?, ?, ?, ?"
-    " FROM queue q JOIN messages m ON m.id = q.message_id WHERE q.id = ?"
+COUNT_EVENTS: Final = (
+    "INSERT INTO stats_hourly (tenant, hour, type, category, provider, domain, ip, count)"
+    " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET count = count + excluded.count"
 )
 _EVENT_COLUMNS = ("at, tenant, message_id, type, recipient, detail, category, provider, ip, mx,"
                   " reason, bounce, id")
@@ -27,9 +25,52 @@ _MESSAGE_COLUMNS = ("id, tenant, received_at, source, mail_from, subject, catego
                     " size, blob")
 
 
-def event_row(e: Event) -> tuple[Any, ...]:
+EventRow = tuple[float, str, str, str, str, str, str, str, str, str, str, str]
+"""An event in INSERT_EVENT's column order."""
+
+
+def event_row(e: Event) -> EventRow:
     return (e.at, e.tenant, e.message_id, e.recipient, e.type, e.detail, e.category,
             e.provider, e.ip, e.mx, e.reason, e.bounce)
+
+
+def sending_domain(mail_from: str) -> str:
+    """The domain the stats count a message under: its envelope sender's, lower case."""
+    return mail_from[mail_from.find("@") + 1:].lower()
+
+
+def insert_events(db: sqlite3.Connection, rows: Sequence[EventRow],
+                  domains: Sequence[str]) -> int:
+    """Write events (inside the caller's transaction) and count them in stats_hourly, one
+    upsert per distinct counter; `domains[i]` is the sending domain of rows[i]. Returns the
+    id of the last event written."""
+    if not rows:
+        return 0
+    last = 0
+    if len(rows) == 1:
+        last = int(db.execute(INSERT_EVENT, rows[0]).lastrowid or 0)
+    else:
+        db.executemany(INSERT_EVENT, rows)
+    counts: Counter[tuple[str, int, str, str, str, str, str]] = Counter()
+    for row, domain in zip(rows, domains, strict=True):
+        at, tenant, _, _, kind, _, category, provider, ip, _, _, bounce = row
+        if kind == "bounced" and bounce:
+            kind = "bounced_" + bounce
+        counts[(tenant, int(at / 3600), kind, category, provider, domain, ip)] += 1
+    db.executemany(COUNT_EVENTS, [(*key, n) for key, n in counts.items()])
+    return last
+
+
+def message_domains(db: sqlite3.Connection, message_ids: Sequence[str]) -> dict[str, str]:
+    """The sending domain of each of these messages that exists."""
+    found: dict[str, str] = {}
+    ids = list(dict.fromkeys(message_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        found.update((i, sending_domain(f)) for i, f in db.execute(
+            f"SELECT id, mail_from FROM messages WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk))
+    return found
 
 
 class EventMethods:
@@ -39,7 +80,9 @@ class EventMethods:
 
     def record_events(self, events: Sequence[Event]) -> None:
         with self._transaction():
-            self._db.executemany(INSERT_EVENT, [event_row(e) for e in events])
+            domains = message_domains(self._db, [e.message_id for e in events])
+            insert_events(self._db, [event_row(e) for e in events],
+                          [domains.get(e.message_id, "") for e in events])
 
     def message_events(self, tenant: str, message_id: str) -> list[Event]:
         with self._reading():

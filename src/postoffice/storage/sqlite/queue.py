@@ -17,7 +17,7 @@ from postoffice.storage.interfaces import (
     QueueItem,
     QueueKey,
 )
-from postoffice.storage.sqlite.events import INSERT_OUTCOME_EVENT
+from postoffice.storage.sqlite.events import EventRow, insert_events, sending_domain
 
 COLUMNS: Final = (
     "q.id, q.message_id, q.recipient, q.notify, q.orcpt, q.lane, q.status, q.attempts,"
@@ -168,15 +168,32 @@ def complete(db: sqlite3.Connection, outcomes: Sequence[DeliveryOutcome]) -> Non
             for o in outcomes
         ],
     )
-    db.executemany(INSERT_OUTCOME_EVENT, [
-        (o.at, OUTCOME_EVENTS[o.kind], o.detail, o.ip, o.mx, o.reason,
-         ("hard" if o.hard else "soft") if o.kind == "failed" and o.reason else "", o.item_id)
-        for o in outcomes])
+    ids = [o.item_id for o in outcomes]
+    found: dict[int, tuple[str, str, str, str, str]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        for qid, *rest in db.execute(
+                "SELECT q.id, q.tenant, q.message_id, q.recipient, m.category, m.mail_from"
+                " FROM queue q JOIN messages m ON m.id = q.message_id"
+                f" WHERE q.id IN ({','.join('?' * len(chunk))})", chunk):
+            found[qid] = tuple(rest)
+    rows: list[EventRow] = []
+    domains: list[str] = []
+    delivered: list[tuple[str, str]] = []
+    for o in outcomes:
+        if o.item_id not in found:
+            continue
+        tenant, message_id, recipient, category, mail_from = found[o.item_id]
+        bounce = ("hard" if o.hard else "soft") if o.kind == "failed" and o.reason else ""
+        rows.append((o.at, tenant, message_id, recipient, OUTCOME_EVENTS[o.kind], o.detail,
+                     category, o.provider, o.ip, o.mx, o.reason, bounce))
+        domains.append(sending_domain(mail_from))
+        if o.kind == "delivered":
+            delivered.append((tenant, recipient.lower()))
+    insert_events(db, rows, domains)
     # A delivery ends a run of soft bounces to its address.
-    db.executemany(
-        "DELETE FROM soft_bounces WHERE tenant = (SELECT tenant FROM queue WHERE id = ?1)"
-        " AND address = (SELECT lower(recipient) FROM queue WHERE id = ?1)",
-        [(o.item_id,) for o in outcomes if o.kind == "delivered"])
+    if delivered and db.execute("SELECT 1 FROM soft_bounces LIMIT 1").fetchone() is not None:
+        db.executemany("DELETE FROM soft_bounces WHERE tenant = ? AND address = ?", delivered)
 
 
 def release_leases(db: sqlite3.Connection, owner: str) -> int:

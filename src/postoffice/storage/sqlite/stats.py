@@ -1,5 +1,5 @@
 """Sending statistics in SQL: the Store's StatsStore method (a mixin of SqliteStore), over the
-hourly counters migration 0013's trigger keeps."""
+hourly counters that writing events keeps (events.insert_events)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from postoffice.storage import addresses, ids
-from postoffice.storage.blobs import FileBlobStore, PackEntry
+from postoffice.storage.blobs import BlobLocation, FileBlobStore, PackEntry
 from postoffice.storage.interfaces import (
     Acceptance,
     Alias,
@@ -629,6 +629,17 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
                         "SELECT blob, header, envelope, body, bodystructure, fields"
                         f" FROM message_summaries WHERE blob IN ({marks})", chunk):
                     found[row[0]] = Summary(*row)
+        return found
+
+    def blob_locations(self, blobs: Sequence[str]) -> dict[str, BlobLocation]:
+        found: dict[str, BlobLocation] = {}
+        packs = self.files.packs
+        with _errors():
+            for chunk, marks in mailboxes.in_chunks(blobs):
+                for digest, pack, offset, size in self._db.execute(
+                        "SELECT digest, pack, offset, size FROM blob_packs"
+                        f" WHERE digest IN ({marks})", chunk):
+                    found[digest] = BlobLocation(packs / pack, offset, size)
         return found
 
     def put_summaries(self, summaries: Sequence[Summary]) -> None:

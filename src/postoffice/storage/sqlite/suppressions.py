@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from postoffice.storage.events import Event
 from postoffice.storage.interfaces import NotFound
-from postoffice.storage.sqlite.events import INSERT_EVENT, event_row
+from postoffice.storage.sqlite.events import event_row, insert_events, message_domains
 from postoffice.storage.suppressions import (
     Bounce,
     ComplaintReport,
@@ -209,8 +209,8 @@ class SuppressionMethods:
                              item_recipient)
 
     def _insert_event(self, event: Event) -> int:
-        cursor = self._db.execute(INSERT_EVENT, event_row(event))
-        return int(cursor.lastrowid or 0)
+        domain = message_domains(self._db, [event.message_id]).get(event.message_id, "")
+        return insert_events(self._db, [event_row(event)], [domain])
 
     def _event_id(self, message_id: str, address: str, kind: str) -> int:
         row = self._db.execute(
