@@ -3,7 +3,7 @@ per-message search over full views answers."""
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -28,7 +28,12 @@ KEYS = ["UNSEEN", "SEEN", "FLAGGED UNSEEN", "NOT SEEN", "KEYWORD $WORK", "UNKEYW
         "SUBJECT budget", "SUBJECT \"äpfel\"", "SUBJECT \"\"", "TO alice", "CC x", "BCC nobody",
         "NOT FROM bob", "OR FROM bob SUBJECT lunch", "UNSEEN SUBJECT budget",
         "NOT (FROM carol UNSEEN)", "OR SEEN NOT SUBJECT re:", "FROM \"Bob Smith\"",
-        "FROM \"smith <bob\"", "SUBJECT budget FROM example KEYWORD $work", "TO \"\""]
+        "FROM \"smith <bob\"", "SUBJECT budget FROM example KEYWORD $work", "TO \"\"",
+        "SINCE 5-Mar-2026", "BEFORE 5-Mar-2026", "ON 3-Mar-2026", "SINCE 1-Jan-2020",
+        "LARGER 150", "SMALLER 150", "NOT SINCE 8-Mar-2026 UNSEEN", "OR ON 2-Mar-2026 FROM bob",
+        "SUBJECT budget LARGER 100 BEFORE 10-Mar-2026"]
+DAY_ONE = 1_772_366_400.0
+"""2026-03-01 12:00 UTC: message i arrived i half-days later."""
 
 
 def _message(i: int) -> bytes:
@@ -51,7 +56,8 @@ def _append(store: Store, first: int, count: int) -> None:
     for i in range(first, first + count):
         writer = store.blobs.writer()
         writer.write(_message(i))
-        messages.append(NewMessage(writer.finish(), FLAGS[i % len(FLAGS)], time.time()))
+        messages.append(NewMessage(writer.finish(), FLAGS[i % len(FLAGS)],
+                                   DAY_ONE + i * 43_200))
     store.append_messages(ALICE, "INBOX", messages)
 
 
@@ -71,17 +77,18 @@ def _compare(service: ImapService, store: Store) -> None:
         key = command.arguments.key
         service._current = store
         slow = [m.seq - 1 for m in service._matches(key)]
-        quick = quick_search.search(key, view, store, service.cache)
+        quick = quick_search.search(key, view, store, service.cache, service.zone)
         assert quick == slow, text
         assert quick_search.ready(key, view)
-        assert quick_search.search(key, view, None, service.cache) == slow, text
+        assert quick_search.search(key, view, None, service.cache, service.zone) == slow, text
 
 
 def test_quick_search_answers_as_the_full_search(store: Store) -> None:
     _append(store, 0, 40)
-    service = ImapService(ALICE)
-    _run(service, store, "SELECT INBOX")
-    _compare(service, store)
+    for zone in (UTC, timezone(timedelta(hours=-11))):  # days begin at other times
+        service = ImapService(ALICE, zone=zone)
+        _run(service, store, "SELECT INBOX")
+        _compare(service, store)
     # others change flags, expunge (held back: rows gone, uids still shown) and append
     inbox = store.get_folder(ALICE, "INBOX")
     assert inbox is not None
@@ -142,8 +149,8 @@ def test_keys_it_does_not_answer(store: Store) -> None:
     _run(service, store, "SELECT INBOX")
     view = service.selected
     assert view is not None
-    for text in ("1:2 UNSEEN", "BODY x", "SINCE 1-Jan-2020", "LARGER 10", "HEADER x y",
-                 "MODSEQ 1", "UID 1", "TEXT x", "SENTON 1-Mar-2026", "OR FROM x BODY y"):
+    for text in ("1:2 UNSEEN", "BODY x", "YOUNGER 100", "HEADER x y", "MODSEQ 1", "UID 1",
+                 "TEXT x", "SENTON 1-Mar-2026", "OR FROM x BODY y", "SINCE 1-Mar-2026 TEXT x"):
         key = matching_key(text)
         assert quick_search.fields(key) is None, text
         assert quick_search.search(key, view, store, service.cache) is None

@@ -632,7 +632,8 @@ class ImapService:
         assert isinstance(args, c.Search)
         view = self._view()
         modseq = None
-        positions = quick_search.search(args.key, view, self._current, self.cache)
+        positions = quick_search.search(args.key, view, self._current, self.cache,
+                                          self.zone)
         if positions is not None:
             uids = [view.uids[i] for i in positions]
             numbers = uids if command.uid else [i + 1 for i in positions]

@@ -1,8 +1,9 @@
 """SEARCH without a view per message, for the keys clients send most: flags (UNSEEN, FLAGGED,
-KEYWORD ...), RECENT/NEW/OLD, and FROM/TO/CC/BCC/SUBJECT, combined with AND, OR and NOT.
+KEYWORD ...), RECENT/NEW/OLD, FROM/TO/CC/BCC/SUBJECT, and the internal date and size
+(BEFORE/ON/SINCE, LARGER/SMALLER), combined with AND, OR and NOT.
 
 Flag keys are tested once per distinct flag list of the folder (a folder has few), not once
-per message. Text keys test the needle against a column of the folder: per message, the
+per message. Date and size keys test the message rows the session holds (a column of them). Text keys test the needle against a column of the folder: per message, the
 case-folded values of that header field from the stored summaries (for address fields also
 the addresses written out plainly), as matching.py's own test reads them. A column is built
 once per session and kept until the session's message list changes (`Selected.generation`).
@@ -15,7 +16,8 @@ reported), as the view builder does; a key on flags alone does not.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, tzinfo
+from typing import Any, cast
 
 from postoffice.access.content import ContentCache, summaries
 from postoffice.access.selected import Selected
@@ -30,6 +32,9 @@ _FLAG_KEYS = frozenset({"ANSWERED", "DELETED", "DRAFT", "FLAGGED", "SEEN", "UNAN
                         "UNDELETED", "UNDRAFT", "UNFLAGGED", "UNSEEN", "KEYWORD", "UNKEYWORD",
                         "ALL"})
 _RECENT_KEYS = frozenset({"RECENT", "OLD", "NEW"})
+_ROW_KEYS = frozenset({"BEFORE", "ON", "SINCE", "LARGER", "SMALLER"})
+ROWS = "#rows"
+"""The column of message rows (internal date, size) the row keys read."""
 _SEPARATOR = "\0"
 
 Column = list[tuple[str, tuple[str, ...]] | None]
@@ -44,6 +49,8 @@ def fields(key: SearchKey) -> set[str] | None:
             return set()
         if key.name in TEXT_FIELDS and isinstance(key.value, str):
             return {TEXT_FIELDS[key.name]}
+        if key.name in _ROW_KEYS:
+            return {ROWS}
         return None
     if isinstance(key, Not):
         return fields(key.key)
@@ -67,10 +74,11 @@ def ready(key: SearchKey, view: Selected) -> bool:
     return wanted is not None and all(view.column(f) is not None for f in wanted)
 
 
-def search(key: SearchKey, view: Selected, store: Store | None,
-           cache: ContentCache) -> list[int] | None:
+def search(key: SearchKey, view: Selected, store: Store | None, cache: ContentCache,
+           zone: tzinfo = UTC) -> list[int] | None:
     """0-based positions of the matching messages, ascending; None when the key is not one
-    this module answers. Without a store, the key's columns must be `ready`."""
+    this module answers. Without a store, the key's columns must be `ready`. `zone`: the
+    server's, in which BEFORE/ON/SINCE take the internal date's day."""
     wanted = fields(key)
     if wanted is None:
         return None
@@ -85,7 +93,7 @@ def search(key: SearchKey, view: Selected, store: Store | None,
                 return None
             column = build_column(view, store, cache, name)
         columns[name] = column
-    hits = _evaluate(key, view, columns)
+    hits = _evaluate(key, view, columns, zone)
     if columns:  # a key on header fields leaves out messages whose row is gone
         present = next(iter(columns.values()))
         found = [i for i, (hit, entry) in enumerate(zip(hits, present, strict=True))
@@ -98,6 +106,10 @@ def search(key: SearchKey, view: Selected, store: Store | None,
 
 def build_column(view: Selected, store: Store, cache: ContentCache, name: str) -> Column:
     rows = view.rows(store, view.uids)
+    if name == ROWS:
+        kept: Any = [rows.get(uid) for uid in view.uids]
+        view.keep_column(name, kept)
+        return cast(Column, kept)
     found = summaries(store, cache, [row.blob for row in rows.values()])
     address = name != "subject"
     made: dict[str, tuple[str, tuple[str, ...]]] = {}
@@ -121,20 +133,29 @@ def build_column(view: Selected, store: Store, cache: ContentCache, name: str) -
     return column
 
 
-def _evaluate(key: SearchKey, view: Selected, columns: dict[str, Column]) -> list[bool]:
+def _evaluate(key: SearchKey, view: Selected, columns: dict[str, Column],
+              zone: tzinfo) -> list[bool]:
     if isinstance(key, Criterion) and key.name in TEXT_FIELDS:
         return _text(str(key.value).casefold(), columns[TEXT_FIELDS[key.name]])
+    if isinstance(key, Criterion) and key.name in _ROW_KEYS:
+        # matching.py's own predicate: it reads only the internal date and the size
+        predicate = matching.compile_search(key, matching.SearchContext(
+            largest_seq=0, largest_uid=0, now=0.0, zone=zone))
+        rows = cast(list[Any], columns[ROWS])
+        return [row is not None and predicate(row) for row in rows]
     if isinstance(key, Not):
-        return [not hit for hit in _evaluate(key.key, view, columns)]
+        return [not hit for hit in _evaluate(key.key, view, columns, zone)]
     if isinstance(key, Or):
-        left, right = _evaluate(key.left, view, columns), _evaluate(key.right, view, columns)
+        left = _evaluate(key.left, view, columns, zone)
+        right = _evaluate(key.right, view, columns, zone)
         return [a or b for a, b in zip(left, right, strict=True)]
     if isinstance(key, And):
         if not key.keys:
             return [True] * view.exists
-        result = _evaluate(key.keys[0], view, columns)
+        result = _evaluate(key.keys[0], view, columns, zone)
         for k in key.keys[1:]:
-            result = [a and b for a, b in zip(result, _evaluate(k, view, columns), strict=True)]
+            result = [a and b for a, b in zip(result, _evaluate(k, view, columns, zone),
+                                              strict=True)]
         return result
     assert isinstance(key, Criterion)
     return _cheap(key, view)
