@@ -312,9 +312,14 @@ class Worker:
             user = await committer.run(_call, "get_user", address.lower())
             return user.password_hash if isinstance(user, User) else None
 
+        singles: GroupCommitter | None = None
         for b in self.bound:
             sock = b.sockets[self.index]
             if b.name == "http":
+                # Single sends commit on a committer of their own: they wait for the batch
+                # transaction holding the writer lock at most, not for a batch's whole turn.
+                singles = GroupCommitter(lambda: open_store(data_dir, urgent=True))
+                singles.start()
                 # The API's lookups and small writes on the store threads: a single send
                 # never waits behind a group commit in progress for them.
                 api = ApiContext(
@@ -324,7 +329,7 @@ class Worker:
                     on_domain_added=_dkim_keys(data_dir),
                     tracking_secret=tracking_secret(install_key),
                     unsubscribe=intake.unsubscribe,
-                    commit_many=committer.commit_many)
+                    commit_many=committer.commit_many, commit_one=singles.commit)
                 http_listener = HttpListener(create_app(api))
                 self.http_listeners.append(http_listener)
                 server = await http_listener.start(sock)
@@ -422,6 +427,8 @@ class Worker:
             await stop_webhooks(min(5.0, self.config.server.shutdown_grace))
         if stop_retention is not None:
             await stop_retention()
+        if singles is not None:
+            await singles.close()
         await committer.close()
 
     def _threads(self) -> StoreThreads:

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from postoffice.api.priority import Priority
 from postoffice.clock import Clock
 from postoffice.pipeline.intake import Intake
 from postoffice.pipeline.unsubscribe import Unsubscribes
@@ -16,6 +17,8 @@ StoreCall = Callable[..., Awaitable[Any]]
 CommitMany = Callable[[Sequence[tuple[PendingBlob, Acceptance]]],
                       Awaitable[list[Exception | None]]]
 """GroupCommitter.commit_many: each acceptance's outcome (None: durable)."""
+CommitOne = Callable[[PendingBlob, Acceptance], Awaitable[None]]
+"""GroupCommitter.commit: resolves when durable, raises StorageError otherwise."""
 
 
 @dataclass
@@ -39,6 +42,10 @@ class ApiContext:
     tracking_secret: bytes = b""
     """Verifies the tokens of /t/o/ and /t/c/ (policy/tracking.py); b"": every token is
     refused."""
+    priority: Priority = field(default_factory=Priority)
+    """Single sends before batch work (api/priority.py)."""
+    commit_one: CommitOne | None = None
+    """A single send's commit, on a committer of its own (app.py); None: intake.inject."""
     commit_many: CommitMany | None = None
     """The messages of a batch go to the store a chunk per call (one job of the group
     committer) instead of one intake.inject each. None: one inject each."""

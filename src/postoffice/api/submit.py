@@ -59,13 +59,15 @@ async def submit(context: ApiContext, tenant: str, ready: Prepared, *, category:
                        field="send_at")
     try:
         # Also when every recipient is suppressed: the message is in the log, with its events.
-        queue_id = await context.intake.inject(
+        pending, acceptance = context.intake.stage(
             ready.content, mail_from=ready.mail_from, local=tuple(dict.fromkeys(local)),
             relay=tuple(relay), source="api", lane=ready.lane, tenant=tenant,
             smtputf8=ready.smtputf8, subject=ready.subject, category=category,
             metadata=json.dumps(dict(metadata), ensure_ascii=False),
             header_id=ready.message_id, not_before=send_at, track_opens=track_opens,
             track_clicks=track_clicks, unsubscribe=unsubscribe)
+        queue_id = await context.intake.commit_staged(pending, acceptance,
+                                                      via=context.commit_one)
     except StorageError:
         raise ApiError(503, "the message could not be stored; try again") from None
     if left_out:

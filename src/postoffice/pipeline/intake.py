@@ -449,6 +449,16 @@ class Intake:
         )
         return pending, Acceptance(message, local, relay, lane, tenant, not_before=not_before)
 
+    async def commit_staged(
+        self, pending: PendingBlob, acceptance: Acceptance,
+        via: Callable[[PendingBlob, Acceptance], Awaitable[None]] | None = None,
+    ) -> str:
+        """Commit a staged message (through `via`, a committer of the caller's, or ours);
+        the committer owns the blob from here. Returns the queue id; raises StorageError."""
+        await (via or self._commit)(pending, acceptance)
+        self.injected([acceptance])
+        return acceptance.message.id
+
     def discard(self, pending: PendingBlob) -> None:
         """Give up a staged message's blob (it was not committed)."""
         self._blobs.discard(pending)

@@ -46,12 +46,13 @@ __all__ = [
 ]
 
 
-def open_store(data_dir: Path) -> Store:
+def open_store(data_dir: Path, *, urgent: bool = False) -> Store:
     """The embedded store in `data_dir`: directories created, migrations applied, temporary
-    files of dead processes removed."""
+    files of dead processes removed. `urgent`: its writes go before those of other stores
+    waiting for the writer lock (single sends before bulk)."""
     from postoffice.storage.sqlite import SqliteStore
 
-    store = SqliteStore(data_dir)
+    store = SqliteStore(data_dir, urgent=urgent)
     try:
         store.migrate()
         store.blobs.clean_temp()

@@ -88,9 +88,12 @@ class GroupCommitter:
         self,
         store_factory: Callable[[], Store],
         *,
-        max_batch: int = 256,
+        max_batch: int = 64,
         name: str = "postoffice-store",
     ) -> None:
+        """`max_batch`: acceptances per transaction at most. Larger batches cost fewer
+        fsyncs, but every writer of every process waits for the transaction holding the
+        writer lock: 64 keep it to a few milliseconds (a single send waits for one)."""
         self._factory = store_factory
         self._max_batch = max_batch
         self._name = name

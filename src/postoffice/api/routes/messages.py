@@ -60,7 +60,8 @@ async def send(body: MessageIn, caller: Sender, request: Request,
                             track_opens=body.track_opens, track_clicks=body.track_clicks,
                             unsubscribe=body.unsubscribe)
 
-    return await idempotent(request, caller.tenant, 202, handle)
+    with context.priority.urgent():
+        return await idempotent(request, caller.tenant, 202, handle)
 
 
 def scheduled(send_at: float | None, now: float) -> float | None:

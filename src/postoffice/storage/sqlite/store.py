@@ -107,7 +107,8 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
                   TemplateMethods, RetentionMethods):
     """Implements storage.interfaces.Store."""
 
-    def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, data_dir: Path, *, clock: Callable[[], float] = time.time,
+                 urgent: bool = False) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.data_dir = data_dir
         self._clock = clock
@@ -121,6 +122,9 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
         self._pool: ThreadPoolExecutor | None = None
         self._lock_path = data_dir / (DB_NAME + ".writer-lock")
         self._lock_fd: int | None = None
+        self._urgent = urgent
+        self._turn_path = data_dir / (DB_NAME + ".writer-turn")
+        self._turn_fd: int | None = None
         self._closed = False
 
     def __enter__(self) -> SqliteStore:
@@ -147,9 +151,10 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
             self._pool.shutdown()
         self._db.close()
         self.files.close()
-        if self._lock_fd is not None:
-            os.close(self._lock_fd)
-            self._lock_fd = None
+        for fd in (self._lock_fd, self._turn_fd):
+            if fd is not None:
+                os.close(fd)
+        self._lock_fd = self._turn_fd = None
 
     # the durable hot path
 
@@ -757,11 +762,25 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
         polls (up to 100 ms per retry), which starves group commits of several workers."""
         if self._lock_fd is None:
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT, 0o600)
+        assert self._turn_fd is not None
+        # Urgent writers hold the turn lock shared while they wait and write; the others
+        # take it exclusively, for a moment, before they queue: at every transaction's end
+        # an urgent writer waiting gets the writer lock before them.
+        if self._urgent:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_SH)
+        else:
+            fcntl.flock(self._turn_fd, fcntl.LOCK_EX)
+            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
         try:
-            yield
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
         finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            if self._urgent:
+                fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
 
     @contextmanager
     def _snapshot(self) -> Iterator[None]:
