@@ -115,6 +115,29 @@ def test_a_hard_bounce_is_an_event_and_a_suppression(store: Store, mail: Mail) -
     assert store.suppressed("default", ["ann@far.example"]) == {}
 
 
+def test_a_failed_delivery_suppresses_in_the_outcomes_transaction(store: Store,
+                                                                     mail: Mail) -> None:
+    """complete() writes the bounced event and the suppression together: no crash between
+    the two can leave a hard bounce unsuppressed."""
+    sent = mail.accept(relay=("gone@far.example", "ok@far.example"))
+    a, b = store.claim(QueueKey("default", "transactional", "far.example"),
+                       now=time.time() + 1, limit=10, lease=60, owner="n")
+    now = time.time()
+    failed = DeliveryOutcome(a.id, "failed", "550 5.1.1 no such user", now,
+                             reason="user_unknown", hard=True)
+    made = store.complete(
+        [failed, DeliveryOutcome(b.id, "delivered", "250 ok", now)],
+        [Bounce("default", sent.message.id, "gone@far.example", True, "user_unknown",
+                failed.detail, now, logged=True)], RULE)
+    assert [(s.address, s.reason) for s in made] == [("gone@far.example", "hard_bounce")]
+    bounced = [e for e in store.message_events("default", sent.message.id)
+               if e.type == "bounced"]
+    assert len(bounced) == 1 and made[0].source_event == bounced[0].id  # the outcome's event
+    assert set(store.suppressed("default", ["gone@far.example", "ok@far.example"])) == {
+        "gone@far.example"}
+    assert store.complete([]) == []
+
+
 def test_soft_bounces_suppress_after_some_in_a_row(store: Store, mail: Mail) -> None:
     def soft(message_id: str) -> list[Suppression]:
         return store.record_bounces([Bounce("default", message_id, "full@far.example", False,

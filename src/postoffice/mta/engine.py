@@ -62,6 +62,7 @@ from postoffice.storage.interfaces import (
     Store,
     StoredMessage,
 )
+from postoffice.storage.suppressions import Bounce, SoftBounceRule, Suppression
 
 log = logging.getLogger("postoffice.delivery")
 TRANSACTIONAL = "transactional"
@@ -345,8 +346,11 @@ class DeliveryEngine:
                          for i in items if i.id not in decided]
         finally:
             if outcomes:
-                await self._run(_complete, outcomes)
-                await self._intake.feedback.delivered(items, outcomes)
+                feedback = self._intake.feedback
+                made = await self._run(_complete, outcomes, feedback.failures(items, outcomes),
+                                       feedback.rule)
+                for s in made:
+                    log.info("suppressed %s for tenant %s: %s", s.address, s.tenant, s.reason)
             if any(o.notify_failure for o in outcomes):
                 self._notices_owed = True
                 self._wake.set()
@@ -639,8 +643,9 @@ def _claim(store: Store, key: QueueKey, now: float, limit: int, lease: float, ow
     return store.claim(key, now=now, limit=limit, lease=lease, owner=owner)
 
 
-def _complete(store: Store, outcomes: list[DeliveryOutcome]) -> None:
-    store.complete(outcomes)
+def _complete(store: Store, outcomes: list[DeliveryOutcome], bounces: list[Bounce],
+              rule: SoftBounceRule) -> list[Suppression]:
+    return store.complete(outcomes, bounces, rule)
 
 
 def _release(store: Store, owner: str) -> int:

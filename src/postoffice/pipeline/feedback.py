@@ -141,26 +141,18 @@ class Feedback:
 
     # -- failures at delivery -------------------------------------------------------------
 
-    async def delivered(self, items: Sequence[QueueItem],
-                        outcomes: Sequence[DeliveryOutcome]) -> None:
-        """Suppress what the failures of a finished batch condemn (their `bounced` events are
-        written by the outcome already)."""
+    def failures(self, items: Sequence[QueueItem],
+                 outcomes: Sequence[DeliveryOutcome]) -> list[Bounce]:
+        """The bounces of a finished delivery batch's failures (their `bounced` events are
+        written by the outcomes): `Store.complete` suppresses what they condemn in the same
+        transaction, so no crash between the two can lose a suppression."""
         by_id = {item.id: item for item in items}
-        bounces = [
+        return [
             Bounce(item.tenant, item.message_id, item.recipient, o.hard, o.reason, o.detail,
                    o.at, logged=True)
             for o in outcomes if o.kind == "failed" and o.reason
             and (item := by_id.get(o.item_id)) is not None
         ]
-        if not bounces:
-            return
-        try:
-            made = await self._call("record_bounces", bounces, self.rule)
-        except StorageError as exc:
-            log.error("suppressions after delivery not recorded: %s", exc)
-            return
-        for s in made:
-            log.info("suppressed %s for tenant %s: %s", s.address, s.tenant, s.reason)
 
 
 def _matched(reported: list[str], target: MessageTarget) -> list[str]:

@@ -17,7 +17,7 @@ from postoffice.storage.events import EventStore
 from postoffice.storage.mailboxes import MailboxStore
 from postoffice.storage.retention import RetentionStore
 from postoffice.storage.stats import StatsStore
-from postoffice.storage.suppressions import SuppressionStore
+from postoffice.storage.suppressions import Bounce, SoftBounceRule, Suppression, SuppressionStore
 from postoffice.storage.templates import TemplateStore
 from postoffice.storage.tenants import TenantStore
 from postoffice.storage.webhooks import WebhookStore
@@ -383,8 +383,12 @@ class Store(MailboxStore, TenantStore, EventStore, WebhookStore, SuppressionStor
     ) -> list[QueueItem]:
         """Lease up to `limit` due items of `key` to `owner` until now + lease, oldest first."""
         ...
-    def complete(self, outcomes: Sequence[DeliveryOutcome]) -> None:
-        """Record outcomes of claimed items and release their leases, in one transaction."""
+    def complete(self, outcomes: Sequence[DeliveryOutcome],
+                 bounces: Sequence[Bounce] = (),
+                 rule: SoftBounceRule | None = None) -> list[Suppression]:
+        """Record outcomes of claimed items and release their leases, and suppress what
+        `bounces` (the failed outcomes, already logged) condemn by `rule`, in one
+        transaction; returns the suppressions made."""
         ...
     def release_leases(self, owner: str) -> int:
         """Give back every lease `owner` holds (clean shutdown)."""

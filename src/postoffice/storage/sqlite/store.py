@@ -67,6 +67,7 @@ from postoffice.storage.sqlite.suppressions import SuppressionMethods
 from postoffice.storage.sqlite.templates import TemplateMethods
 from postoffice.storage.sqlite.tenants import TenantMethods
 from postoffice.storage.sqlite.webhooks import WebhookMethods
+from postoffice.storage.suppressions import Bounce, SoftBounceRule, Suppression
 
 DB_NAME: Final = "postoffice.db"
 BUSY_TIMEOUT: Final = 30.0
@@ -420,9 +421,11 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
         with self._transaction():
             return queue.claim(self._db, key, now, limit, lease, owner)
 
-    def complete(self, outcomes: Sequence[DeliveryOutcome]) -> None:
+    def complete(self, outcomes: Sequence[DeliveryOutcome], bounces: Sequence[Bounce] = (),
+                 rule: SoftBounceRule | None = None) -> list[Suppression]:
         with self._transaction():
             queue.complete(self._db, outcomes)
+            return self._bounces(bounces, rule or SoftBounceRule()) if bounces else []
 
     def release_leases(self, owner: str) -> int:
         with self._transaction():

@@ -106,12 +106,16 @@ class SuppressionMethods:
 
     def record_bounces(self, bounces: Sequence[Bounce],
                        rule: SoftBounceRule) -> list[Suppression]:
-        made: list[Suppression] = []
         with self._transaction():
-            for bounce in bounces:
-                suppression = self._bounce(bounce, rule)
-                if suppression is not None:
-                    made.append(suppression)
+            return self._bounces(bounces, rule)
+
+    def _bounces(self, bounces: Sequence[Bounce], rule: SoftBounceRule) -> list[Suppression]:
+        """record_bounces inside the caller's transaction."""
+        made: list[Suppression] = []
+        for bounce in bounces:
+            suppression = self._bounce(bounce, rule)
+            if suppression is not None:
+                made.append(suppression)
         return made
 
     def _bounce(self, b: Bounce, rule: SoftBounceRule) -> Suppression | None:
