@@ -186,3 +186,33 @@ def test_a_stopped_purge_ends_after_a_batch_and_the_next_goes_on(store: Store,
 def test_batch_must_be_positive(store: Store) -> None:
     with pytest.raises(ValueError):
         store.purge(LATER, batch=0)
+
+
+def test_rows_whose_time_is_up_go(mailbox: Store, mail: Mail) -> None:
+    """Expired suppressions, vacation answers past their days and soft-bounce runs quiet for
+    SOFT_BOUNCE_MEMORY are purged; the rest stays."""
+    from postoffice.storage.retention import SOFT_BOUNCE_MEMORY
+    from postoffice.storage.suppressions import Bounce, SoftBounceRule, Suppression
+
+    store = mailbox
+    now = time.time()
+    store.add_suppressions([
+        Suppression("default", "short@far.example", "soft_bounce", created_at=now - 10,
+                    expires_at=now - 1),
+        Suppression("default", "later@far.example", "soft_bounce", created_at=now - 10,
+                    expires_at=now + DAY),
+        Suppression("default", "never@far.example", "manual", created_at=now - 10)])
+    assert store.note_vacation_reply("alice@example.org", "h", "x@far.example", 1)
+    message_id = mail.accept(relay=["full@far.example"]).message.id
+    store.record_bounces([Bounce("default", message_id, "full@far.example", False,
+                                 "mailbox_full", "452 full", now)], SoftBounceRule())
+    soon = store.purge(now + 3600)
+    assert soon.expired == 1  # the suppression that ended
+    assert set(store.suppressed("default", ["short@far.example", "later@far.example",
+                                            "never@far.example"])) == {
+        "later@far.example", "never@far.example"}
+    assert not store.note_vacation_reply("alice@example.org", "h", "x@far.example", 1)
+    dry = store.purge(now + SOFT_BOUNCE_MEMORY + 2 * DAY, dry_run=True)
+    assert dry.expired == 3  # the later suppression, the vacation answer, the soft-bounce run
+    assert store.purge(now + SOFT_BOUNCE_MEMORY + 2 * DAY).expired == 3
+    assert store.note_vacation_reply("alice@example.org", "h", "x@far.example", 1)

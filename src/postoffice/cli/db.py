@@ -16,6 +16,7 @@ _LABELS = {
     "messages": "messages",
     "queue_items": "queue items (with their messages)",
     "answers": "idempotent API answers",
+    "expired": "expired suppressions, vacation answers, soft-bounce runs",
     "summaries": "message summaries",
     "blobs": "message bodies",
     "large_files": "  of which large files",

@@ -75,9 +75,9 @@ def log_report(report: PurgeReport) -> None:
         log.debug("retention purge: nothing to remove")
         return
     log.info("retention purge: removed events=%d messages=%d queue_items=%d answers=%d"
-             " summaries=%d blobs=%d (large files %d) packs compacted=%d dropped=%d"
+             " expired=%d summaries=%d blobs=%d (large files %d) packs compacted=%d dropped=%d"
              " orphans=%d freed=%d bytes", report.events, report.messages,
-             report.queue_items, report.answers, report.summaries, report.blobs,
+             report.queue_items, report.answers, report.expired, report.summaries, report.blobs,
              report.large_files, report.packs_compacted, report.packs_dropped,
              report.orphan_packs, report.bytes_freed)
 

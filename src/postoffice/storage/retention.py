@@ -14,6 +14,9 @@ from typing import Protocol
 
 ANSWER_TTL = 86400.0
 """Seconds an idempotent API answer is kept (a retried call after that is a new call)."""
+SOFT_BOUNCE_MEMORY = 30 * 86400.0
+"""Seconds a run of soft bounces to an address is remembered after its last one: a bounce a
+month after the last counts as the first of a new run."""
 GRACE = 3600.0
 """Seconds a blob file or pack file must be old before garbage collection may remove it: an
 accept writes its files before the transaction that references them commits."""
@@ -35,6 +38,9 @@ class PurgeReport:
     """Delivered and failed queue rows that went with their messages."""
     answers: int = 0
     """Idempotent API answers older than ANSWER_TTL."""
+    expired: int = 0
+    """Rows whose time is up: suppressions past their expiry, vacation answers past their
+    days, runs of soft bounces quiet for SOFT_BOUNCE_MEMORY."""
     summaries: int = 0
     """Parsed summaries (IMAP) of blobs nothing references any more."""
     blobs: int = 0
@@ -54,7 +60,7 @@ class PurgeReport:
     def nothing(self) -> bool:
         """Whether the purge found nothing to remove."""
         return not any((self.events, self.messages, self.queue_items, self.answers,
-                        self.summaries, self.blobs, self.packs_compacted, self.packs_dropped,
+                        self.expired, self.summaries, self.blobs, self.packs_compacted, self.packs_dropped,
                         self.orphan_packs))
 
 

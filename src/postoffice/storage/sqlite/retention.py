@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Final
 
 from postoffice.storage.blobs import FileBlobStore
-from postoffice.storage.retention import ANSWER_TTL, PurgeReport
+from postoffice.storage.retention import ANSWER_TTL, SOFT_BOUNCE_MEMORY, PurgeReport
 from postoffice.storage.sqlite.blob_gc import BlobCollector
 
 GC_LOCK: Final = "postoffice.db.gc-lock"
@@ -34,6 +34,13 @@ _UNFINISHED: Final = (
 _FINISHED_OF: Final = (
     f"SELECT value FROM json_each(?) WHERE NOT {_UNFINISHED.format(column='value')}"
 )
+
+
+def _expiring(now: float) -> tuple[tuple[str, str, str, float], ...]:
+    """(table, primary key, condition, its time) of the rows whose time is up."""
+    return (("suppressions", "id", "expires_at IS NOT NULL AND expires_at <= ?", now),
+            ("vacation_replies", "user_id, handle, sender", "expires_at <= ?", now),
+            ("soft_bounces", "tenant, address", "last_at < ?", now - SOFT_BOUNCE_MEMORY))
 
 
 def _never() -> bool:
@@ -66,12 +73,14 @@ class RetentionMethods:
             messages += gone
             queue_items += items
         answers = self._purge_answers(now - ANSWER_TTL, batch, dry_run)
+        expired = sum(self._purge_rows(table, key, condition, (time,), batch, dry_run)
+                      for table, key, condition, time in _expiring(now))
         with self._gc_lock(dry_run), self._reading():
             tally = BlobCollector(self._db, self._transaction, self.files, now, batch,
                                   dry_run, stop).run()
         return PurgeReport(
             dry_run=dry_run, events=events, messages=messages, queue_items=queue_items,
-            answers=answers, summaries=tally.summaries, blobs=tally.blobs,
+            answers=answers, expired=expired, summaries=tally.summaries, blobs=tally.blobs,
             large_files=tally.large_files, packs_compacted=tally.packs_compacted,
             packs_dropped=tally.packs_dropped, orphan_packs=tally.orphan_packs,
             bytes_freed=tally.bytes_freed)
@@ -135,17 +144,24 @@ class RetentionMethods:
         return gone, items
 
     def _purge_answers(self, before: float, batch: int, dry_run: bool) -> int:
+        return self._purge_rows("idempotency", "tenant, key", "created_at < ?", (before,),
+                                batch, dry_run)
+
+    def _purge_rows(self, table: str, key: str, condition: str, values: tuple[float, ...],
+                    batch: int, dry_run: bool) -> int:
+        """Delete the rows of `table` (primary key `key`) meeting `condition`, a batch per
+        transaction."""
         if dry_run:
             with self._reading():
-                (count,) = self._db.execute("SELECT COUNT(*) FROM idempotency"
-                                            " WHERE created_at < ?", (before,)).fetchone()
+                (count,) = self._db.execute(f"SELECT COUNT(*) FROM {table} WHERE {condition}",
+                                            values).fetchone()
             return int(count)
         total = 0
         while not self._stop_purge():
             with self._transaction():
                 count = self._db.execute(
-                    "DELETE FROM idempotency WHERE (tenant, key) IN (SELECT tenant, key"
-                    " FROM idempotency WHERE created_at < ? LIMIT ?)", (before, batch)).rowcount
+                    f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table}"
+                    f" WHERE {condition} LIMIT ?)", (*values, batch)).rowcount
             total += count
             if count < batch:
                 break
