@@ -34,3 +34,4 @@ def test_turns_wait_for_single_sends_and_no_longer_than_max_wait() -> None:
             assert priority.MAX_WAIT <= time.perf_counter() - started < priority.MAX_WAIT + 0.5
 
     asyncio.run(main())
+

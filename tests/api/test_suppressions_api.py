@@ -115,6 +115,11 @@ def test_list_filters_and_scopes(world: World) -> None:
         missing = await client.delete("/v1/suppressions/nobody@far.example",
                                       headers=default.auth())
         assert (missing.status_code, missing.json()["error"]["code"]) == (404, "not_found")
+        slashed = await client.post("/v1/suppressions", json={"address": "a/b@far.example"},
+                                    headers=default.auth())
+        assert slashed.status_code == 201, slashed.text
+        assert (await client.delete("/v1/suppressions/a%2Fb@far.example",
+                                    headers=default.auth())).status_code == 204
 
     world.run(test)
 

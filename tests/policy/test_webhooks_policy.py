@@ -69,3 +69,14 @@ def test_signature_and_body() -> None:
     assert not policy.verify("whsec_k", header, body, now=1700000400)
     assert not policy.verify("whsec_k", "v1=00", body, now=1700000000)
     assert policy.new_secret() != policy.new_secret()
+
+
+def test_webhook_signatures_that_are_malformed_are_not_valid() -> None:
+    from postoffice.policy.webhooks import signature, verify
+
+    body = b'{"id":1}'
+    good = signature("whsec_x", 1_700_000_000, body)
+    assert verify("whsec_x", good, body, now=1_700_000_010)
+    for header in ("t=\u00b2,v1=00", "t=1700000000,v1=\u00e9\u00e9", "t=" + "9" * 5000 + ",v1=0",
+                   "", "v1=abc", "t=1700000000"):
+        assert not verify("whsec_x", header, body, now=1_700_000_010), header

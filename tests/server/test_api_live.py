@@ -49,6 +49,12 @@ def test_send_through_the_api(tmp_path: Path) -> None:
                 delivered = [e for e in events if e["type"] == "delivered"]
                 assert delivered and delivered[0]["mx"] == host, events
                 assert delivered[0]["detail"].startswith("250")
+                # what signed it, the moment before (both of the domain's keys)
+                types = [e["type"] for e in events]
+                assert types.index("signed") == types.index("delivered") - 1, types
+                signed = events[types.index("signed")]["detail"]
+                assert "d=example.test" in signed and "a=rsa-sha256" in signed, signed
+                assert "a=ed25519-sha256" in signed, signed
                 assert client.get("/healthz").json()["status"] == "ok"
                 spec = client.get("/v1/openapi.json").json()
                 assert spec["info"]["title"] == "postoffice"

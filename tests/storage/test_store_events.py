@@ -94,3 +94,17 @@ def test_recorded_events(store: Store, mail: Mail) -> None:
     store.record_events([event, dataclasses.replace(event, tenant="other")])
     assert [e.type for e in store.message_events("default", message_id)][-1] == "suppressed"
     assert [e.type for e in store.message_events("other", message_id)] == ["suppressed"]
+
+
+def test_a_signed_attempt_is_an_event_before_its_outcome(store: Store, mail: Mail) -> None:
+    message_id = accept(store, mail, relay=("a@d.example",))
+    (item,) = store.claim(QueueKey("default", "transactional", "d.example"),
+                          now=time.time() + 1, limit=10, lease=60, owner="n")
+    signed = "d=example.org s=rsa1 a=rsa-sha256; d=example.org s=ed1 a=ed25519-sha256"
+    store.complete([DeliveryOutcome(item.id, "delivered", "250 ok", time.time(), ip="192.0.2.1",
+                                    mx="mx.d.example", provider="d.example", signed=signed)])
+    events = store.message_events("default", message_id)
+    assert [(e.type, e.detail) for e in events[-2:]] == [("signed", signed),
+                                                         ("delivered", "250 ok")]
+    assert (events[-2].recipient, events[-2].ip, events[-2].provider) == (
+        "a@d.example", "192.0.2.1", "d.example")

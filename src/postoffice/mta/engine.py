@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import random
+import re
 import secrets
 import socket
 from collections import Counter, defaultdict
@@ -439,7 +440,7 @@ class DeliveryEngine:
                 self.throttle.message_started(tkey)
                 # the mailbox provider, by the MX site (none for a smarthost)
                 provider = destination.site if destination.throttled else ""
-                content = await self._content(message, stored.get(message.blob), batch)
+                content, signed = await self._content(message, stored.get(message.blob), batch)
                 envelope = Envelope(
                     mail_from=await self._envelope_sender(message, batch),
                     recipients=tuple(Recipient(i.recipient, i.notify, i.orcpt) for i in batch),
@@ -451,7 +452,7 @@ class DeliveryEngine:
                 self.throttle.record_reply(tkey, reply.code, reply.text, reply.status)
                 outcomes += [dataclasses.replace(self._outcome(item, o), mx=client.host,
                                                  ip=source_address or "",
-                                                 provider=provider)
+                                                 provider=provider, signed=signed)
                              for item, o in zip(batch, result.outcomes, strict=True)]
                 log.info("delivery id=%s to=%s via=%s:%d from=%s result=%s", message_id,
                          ",".join(i.recipient for i in batch), client.host, client.port,
@@ -510,9 +511,10 @@ class DeliveryEngine:
         return None, reason
 
     async def _content(self, message: StoredMessage, content: bytes | None = None,
-                       items: Sequence[QueueItem] = ()) -> bytes:
+                       items: Sequence[QueueItem] = ()) -> tuple[bytes, str]:
         """The message as it goes out: stored content (read now unless given), made for its
-        recipient when that is one transaction's only one (mta/personalize.py), signed."""
+        recipient when that is one transaction's only one (mta/personalize.py), signed; and
+        what signed it ("d=... s=... a=..." per signature, "" for none)."""
         if content is None:
             content = await self._run(read_blob, message.blob)
         assert content is not None
@@ -520,17 +522,20 @@ class DeliveryEngine:
             content = self._personalizer.content(message, items[0], content)
             if message.unsubscribe and self._unsubscribe is not None:
                 content = await self._unsubscribe.fields(message, items[0]) + content
+        signed = ""
         if self._signer is not None:
             try:
-                content = self._signer(content, message.mail_from.rpartition("@")[2]) + content
+                fields = self._signer(content, message.mail_from.rpartition("@")[2])
             except (DkimError, OSError) as exc:
                 log.warning("not signed: message %s: %s", message.id, exc)
-        return content
+            else:
+                content, signed = fields + content, signatures(fields)
+        return content, signed
 
     async def _capture(self, message: StoredMessage, items: Sequence[QueueItem]) -> list[DeliveryOutcome]:
         """Sandbox: file the message (as it would have been sent) in the capture mailbox."""
         mailbox = await self._run(capture_mailbox, self.config.delivery.sandbox_mailbox)
-        content = await self._content(message)
+        content, _ = await self._content(message)
         header = "".join(f"X-Postoffice-Sandbox-Recipient: {i.recipient}\r\n" for i in items)
         await self._intake.inject(header.encode() + content, mail_from=message.mail_from,
                                   local=(mailbox,), source="sandbox")
@@ -565,6 +570,16 @@ class DeliveryEngine:
         notify = should_notify(Action.FAILED, item.notify, item.mail_from)
         return DeliveryOutcome(item.id, "failed", text, now, notify_failure=notify,
                                reason=reason, hard=hard and permanent)
+
+
+_SIGNATURE_TAGS = re.compile(rb"DKIM-Signature:.*?\ba=([\w-]+);.*?\bd=([^;\s]+);.*?\bs=([^;\s]+);",
+                             re.S | re.I)
+
+
+def signatures(fields: bytes) -> str:
+    """What the signer's DKIM-Signature fields say of themselves, for the `signed` event."""
+    return "; ".join(f"d={d.decode()} s={s.decode()} a={a.decode()}"
+                     for a, d, s in _SIGNATURE_TAGS.findall(fields))
 
 
 def _fair_key(key: QueueKey) -> fairness.QueueKey:

@@ -10,14 +10,15 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-EVENT_TYPES: Final = ("accepted", "queued", "delivered", "deferred", "bounced", "complained",
-                      "unsubscribed", "opened", "clicked", "suppressed")
+EVENT_TYPES: Final = ("accepted", "queued", "signed", "delivered", "deferred", "bounced",
+                      "complained", "unsubscribed", "opened", "clicked", "suppressed")
 """The event types a webhook may subscribe to ("*": all of them, and any added later)."""
 TEST_EVENT: Final = "test"
 """The type of the event `POST /v1/webhooks/{id}/test` sends (to that webhook only)."""
@@ -129,8 +130,12 @@ def signature(secret: str, timestamp: int, payload: bytes) -> str:
 def verify(secret: str, header: str, payload: bytes, now: float, tolerance: float = 300.0) -> bool:
     """What a receiver does: the header's v1 matches and its t is within `tolerance`."""
     fields = dict(part.partition("=")[::2] for part in header.split(","))
-    timestamp = fields.get("t", "")
-    if not timestamp.isdigit() or abs(now - int(timestamp)) > tolerance:
+    timestamp, given = fields.get("t", ""), fields.get("v1", "")
+    if not _DIGITS.fullmatch(timestamp) or abs(now - int(timestamp)) > tolerance:
         return False
     expected = signature(secret, int(timestamp), payload).partition(",v1=")[2]
-    return hmac.compare_digest(expected, fields.get("v1", ""))
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
+
+
+_DIGITS: Final = re.compile(r"[0-9]{1,12}")
+"""A timestamp as the signer writes it (ASCII digits; not "²", not 5,000 digits)."""

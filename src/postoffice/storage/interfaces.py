@@ -183,6 +183,9 @@ class DeliveryOutcome:
     provider: str = ""
     """The mailbox provider of the host that answered: a provider's site key ("google"), or
     the MX's registrable domain; "" for a smarthost or when no host answered."""
+    signed: str = ""
+    """The DKIM signatures of the content sent ("d=... s=... a=..."; "" for none): a
+    `signed` event goes before the outcome's."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ sending domain or IP, with rates."""
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -69,7 +68,7 @@ async def stats(caller: Reader, request: Request,
                 group_by: GroupBy = "day",
                 category: Annotated[str | None, Query(max_length=100)] = None) -> Stats:
     context: ApiContext = request.app.state.context
-    end = until if until is not None else time.time()
+    end = until if until is not None else context.clock.now()
     start = since if since is not None else end - 7 * 86400
     if start > end:
         raise ApiError(422, "since: after until", field="since")

@@ -103,7 +103,7 @@ async def add_suppression(body: SuppressionIn, caller: Admin,
     return _out(found[0])  # the one in force: one for good is not replaced by one that expires
 
 
-@router.delete("/suppressions/{address}", status_code=204, response_class=Response,
+@router.delete("/suppressions/{address:path}", status_code=204, response_class=Response,
                summary="Stop suppressing an address (every category, or ?category=)")
 async def remove_suppression(
         address: str, caller: Admin, request: Request,

@@ -185,6 +185,10 @@ def complete(db: sqlite3.Connection, outcomes: Sequence[DeliveryOutcome]) -> Non
             continue
         tenant, message_id, recipient, category, mail_from = found[o.item_id]
         bounce = ("hard" if o.hard else "soft") if o.kind == "failed" and o.reason else ""
+        if o.signed:
+            rows.append((o.at, tenant, message_id, recipient, "signed", o.signed, category,
+                         o.provider, o.ip, o.mx, "", ""))
+            domains.append(sending_domain(mail_from))
         rows.append((o.at, tenant, message_id, recipient, OUTCOME_EVENTS[o.kind], o.detail,
                      category, o.provider, o.ip, o.mx, o.reason, bounce))
         domains.append(sending_domain(mail_from))
