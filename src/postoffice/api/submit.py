@@ -11,14 +11,12 @@ from collections.abc import Mapping, Sequence
 from postoffice.api.context import ApiContext
 from postoffice.api.errors import ApiError
 from postoffice.api.models import MessageAccepted, RecipientStatus
-from postoffice.api.routes.suppressions import record_suppressed
 from postoffice.api.sending import Prepared
 from postoffice.message.envelope import Recipient
 from postoffice.storage.interfaces import (
     Acceptance,
     PendingBlob,
     StorageError,
-    Store,
 )
 from postoffice.storage.suppressions import Suppression, address_key
 
@@ -65,17 +63,11 @@ async def submit(context: ApiContext, tenant: str, ready: Prepared, *, category:
             smtputf8=ready.smtputf8, subject=ready.subject, category=category,
             metadata=json.dumps(dict(metadata), ensure_ascii=False),
             header_id=ready.message_id, not_before=send_at, track_opens=track_opens,
-            track_clicks=track_clicks, unsubscribe=unsubscribe)
+            track_clicks=track_clicks, unsubscribe=unsubscribe, suppressed=tuple(left_out))
         queue_id = await context.intake.commit_staged(pending, acceptance,
                                                       via=context.commit_one)
     except StorageError:
         raise ApiError(503, "the message could not be stored; try again") from None
-    if left_out:
-        try:
-            await context.run(record_suppressed, tenant, queue_id, context.clock.now(),
-                              left_out, category)
-        except StorageError as exc:  # the message is queued: answer as such
-            log.error("suppressed events of id=%s not recorded: %s", queue_id, exc)
     return MessageAccepted(id=queue_id, message_id=ready.message_id, recipients=statuses)
 
 
@@ -102,7 +94,6 @@ async def submit_many(context: ApiContext, tenant: str,
 
     outcomes: list[MessageAccepted | ApiError | None] = [None] * len(items)
     staged: list[tuple[int, PendingBlob, Acceptance, list[RecipientStatus]]] = []
-    left_out: list[tuple[int, list[tuple[str, Suppression]]]] = []
     try:
         for index, (ready, metadata) in enumerate(items):
             local, relay, statuses, barred_here = await _routed(context, ready, barred)
@@ -111,8 +102,6 @@ async def submit_many(context: ApiContext, tenant: str,
                     422, "send_at: scheduled sending reaches remote recipients only",
                     field="send_at")
                 continue
-            if barred_here:
-                left_out.append((index, barred_here))
             try:
                 pending, acceptance = context.intake.stage(
                     ready.content, mail_from=ready.mail_from, local=tuple(dict.fromkeys(local)),
@@ -121,7 +110,7 @@ async def submit_many(context: ApiContext, tenant: str,
                     metadata=json.dumps(dict(metadata), ensure_ascii=False),
                     header_id=ready.message_id, not_before=send_at,
                     unsubscribe_decided=unsubscribe_fields, track_opens=track_opens,
-                    track_clicks=track_clicks)
+                    track_clicks=track_clicks, suppressed=tuple(barred_here))
             except StorageError:
                 outcomes[index] = ApiError(503, "the message could not be stored; try again")
                 continue
@@ -148,17 +137,4 @@ async def submit_many(context: ApiContext, tenant: str,
         else:
             raise error
     context.intake.injected([a for i, _, a, _ in staged if i in committed])
-    events = [(committed[i], found) for i, found in left_out if i in committed]
-    if events:
-        try:
-            await context.run(_record_all, tenant, context.clock.now(), events, category)
-        except StorageError as exc:  # the messages are queued: answer as such
-            log.error("suppressed events of %d message(s) not recorded: %s", len(events), exc)
     return [o if o is not None else ApiError(500, "not stored") for o in outcomes]
-
-
-def _record_all(store: Store, tenant: str, at: float,
-                events: Sequence[tuple[str, Sequence[tuple[str, Suppression]]]],
-                category: str) -> None:
-    for queue_id, found in events:
-        record_suppressed(store, tenant, queue_id, at, found, category)

@@ -9,6 +9,8 @@ from typing import Any
 
 from postoffice.storage.interfaces import Alias, NotFound, User
 from postoffice.storage.mailboxes import Quota, SieveScript
+from postoffice.storage.suppressions import SuppressionQuery
+from postoffice.storage.tenants import Tenant
 
 Runner = Callable[..., Awaitable[Any]]
 
@@ -84,6 +86,27 @@ class DirectoryCache:
     async def note_vacation(self, address: str, handle: str, sender: str, days: int) -> bool:
         """Whether a vacation reply may go to `sender` now (and it is recorded as sent)."""
         return bool(await self._run("note_vacation_reply", address, handle, sender, days))
+
+    async def tenant_of(self, domain: str) -> str | None:
+        """The tenant owning a domain of ours (None: not ours)."""
+        found: str | None = await self._get("tenant_of", domain.lower(), "domain_tenant")
+        return found
+
+    async def tenant(self, name: str) -> Tenant | None:
+        """A tenant with its sending limits."""
+        found: Tenant | None = await self._get("tenant", name, "get_tenant")
+        return found
+
+    async def has_suppressions(self, tenant: str) -> bool:
+        """Whether the tenant's suppression list has any entry (so most mail needs no look
+        at it): cached like the rest, so a new entry counts within `ttl`."""
+        now = time.monotonic()
+        hit = self._entries.get(("suppressions", tenant))
+        if hit is not None and hit[0] > now:
+            return bool(hit[1])
+        found = await self._run("list_suppressions", tenant, SuppressionQuery(limit=1))
+        self._entries[("suppressions", tenant)] = (now + self._ttl, bool(found))
+        return bool(found)
 
     def cached_user(self, address: str) -> User | None:
         """The user as last looked up, without I/O (None if never looked up)."""

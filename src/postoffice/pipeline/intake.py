@@ -31,10 +31,11 @@ from postoffice.pipeline.sieve_step import SieveStep
 from postoffice.pipeline.submit import msa_inspector
 from postoffice.pipeline.unsubscribe import Unsubscribes, gets_fields
 from postoffice.pipeline.verp import ReturnPaths, bounce_header
-from postoffice.policy import srs
+from postoffice.policy import sending_limits, srs
 from postoffice.policy.lanes import choose_lane
 from postoffice.policy.recipients import Route, decide_recipient, split_address
 from postoffice.policy.senders import may_send_as
+from postoffice.policy.sending_limits import LimitReached
 from postoffice.policy.verp import VerpToken
 from postoffice.proto.smtp.reply import Reply
 from postoffice.storage.ids import new_message_id
@@ -45,6 +46,7 @@ from postoffice.storage.interfaces import (
     StorageError,
     StoredMessage,
 )
+from postoffice.storage.suppressions import Suppression, address_key
 
 log = logging.getLogger("postoffice.intake")
 
@@ -423,6 +425,7 @@ class Intake:
         unsubscribe_decided: bool | None = None,
         track_opens: bool = False,
         track_clicks: bool = False,
+        suppressed: tuple[tuple[str, Suppression], ...] = (),
     ) -> tuple[PendingBlob, Acceptance]:
         """A message postoffice accepts itself, spooled and described but not yet committed
         (the caller commits it, alone or with others, or discards the blob). `unsubscribe`
@@ -447,7 +450,8 @@ class Intake:
             header_id=header_id, unsubscribe=unsubscribe_decided, track_opens=track_opens,
             track_clicks=track_clicks,
         )
-        return pending, Acceptance(message, local, relay, lane, tenant, not_before=not_before)
+        return pending, Acceptance(message, local, relay, lane, tenant, not_before=not_before,
+                                   suppressed=suppressed)
 
     async def commit_staged(
         self, pending: PendingBlob, acceptance: Acceptance,
@@ -521,6 +525,11 @@ class Intake:
         if full is not None:
             self._blobs.discard(pending)
             return full
+        sending = await self._sending(session, txn)
+        if isinstance(sending, Reply):
+            self._blobs.discard(pending)
+            return sending
+        tenant, relay, suppressed = sending
         params = txn.params
         message = StoredMessage(
             id=queue_id,
@@ -546,8 +555,9 @@ class Intake:
             message = dataclasses.replace(message, unsubscribe=True)
         acceptance = Acceptance(
             message=message, local=tuple(a for a in txn.local if a not in filtering),
-            relay=tuple(txn.relay), lane=lane, junk=junk,
+            relay=relay, lane=lane, tenant=tenant, junk=junk,
             filed=tuple(f for decision in filtering.values() for f in decision.filings),
+            suppressed=suppressed,
         )
         if txn.unsubscribes and self.unsubscribe is not None:
             try:  # before the rest is stored: the client may send it all again
@@ -568,7 +578,7 @@ class Intake:
                 if decision.redirects and not junk:
                     await self._redirect(message, content, address, decision.redirects, lane,
                                          judgement)
-            if acceptance.local or acceptance.filed or acceptance.relay:
+            if acceptance.local or acceptance.filed or acceptance.relay or suppressed:
                 await self._commit(pending, acceptance)
             else:
                 self._blobs.discard(pending)
@@ -583,11 +593,58 @@ class Intake:
         if returned is not None:
             await self._feedback(txn, returned)
         log.info(
-            "accepted id=%s listener=%s client=%s from=<%s> local=%d relay=%d size=%d auth=%s",
-            queue_id, session.listener, session.client_ip, txn.mail_from, len(txn.local),
-            len(txn.relay), pending.size, session.auth_identity or "-",
+            "accepted id=%s listener=%s client=%s from=<%s> local=%d relay=%d size=%d auth=%s"
+            "%s", queue_id, session.listener, session.client_ip, txn.mail_from, len(txn.local),
+            len(relay), pending.size, session.auth_identity or "-",
+            f" tenant={tenant} suppressed={len(suppressed)}" if suppressed or tenant != "default"
+            else "",
         )
         return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
+
+    async def _sending(self, session: SessionInfo, txn: Transaction,
+                       ) -> Reply | tuple[str, tuple[Recipient, ...],
+                                          tuple[tuple[str, Suppression], ...]]:
+        """What a message we relay is sent as: the tenant (the one owning the envelope
+        sender's domain, else the authenticated user's; "default" for neither), the remote
+        recipients left after the tenant's suppression list (those suppressed get an event,
+        as through the API), and the tenant's sending limits: 451 4.7.1 past them (the
+        client tries again later)."""
+        relay = tuple(txn.relay)
+        if not relay:
+            return "default", relay, ()
+        try:
+            tenant = "default"
+            for address in (txn.mail_from, session.auth_identity or ""):
+                _, domain = split_address(address)
+                found = await self._directory.tenant_of(domain) if domain else None
+                if found is not None:
+                    tenant = found
+                    break
+            suppressed: tuple[tuple[str, Suppression], ...] = ()
+            if await self._directory.has_suppressions(tenant):
+                barred: dict[str, Suppression] = await self._directory.call(
+                    "suppressed", tenant, [r.address for r in relay], "")
+                if barred:
+                    suppressed = tuple((r.address, s) for r in relay
+                                       if (s := barred.get(address_key(r.address))))
+                    relay = tuple(r for r in relay if address_key(r.address) not in barred)
+            reached = await self._limit_reached(tenant, len(relay))
+        except StorageError:
+            return TEMPFAIL
+        if reached is not None:
+            log.info("refused from=<%s> tenant=%s: %s", txn.mail_from, tenant, reached.message)
+            return Reply(451, "4.7.1", f"Sending limit: {reached.message}")
+        return tenant, relay, suppressed
+
+    async def _limit_reached(self, tenant: str, adding: int) -> LimitReached | None:
+        found = await self._directory.tenant(tenant)
+        if found is None or (found.hourly_limit is None and found.daily_limit is None):
+            return None
+        now = self._clock.now()
+        hour = await self._directory.call("queued_since", tenant, sending_limits.hour_start(now))
+        day = await self._directory.call("queued_since", tenant, sending_limits.day_start(now))
+        return sending_limits.check(hourly=found.hourly_limit, daily=found.daily_limit,
+                                    used_hour=hour, used_day=day, adding=adding, now=now)
 
     def _quota_refusal(self, txn: Transaction, forwards: dict[str, list[Recipient]],
                        size: int) -> Reply | None:

@@ -256,6 +256,9 @@ class Acceptance:
     """Local copies placed by Sieve: for addresses not in `local` (none, one or several each)."""
     not_before: float | None = None
     """Scheduled sending: the remote recipients are not tried before this time."""
+    suppressed: tuple[tuple[str, Suppression], ...] = ()
+    """Recipients left out because they are suppressed: each gets a `suppressed` event,
+    written with the rest."""
 
 
 @dataclass(frozen=True)

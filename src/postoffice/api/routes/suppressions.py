@@ -14,7 +14,6 @@ from postoffice.api.context import ApiContext
 from postoffice.api.errors import ApiError, ErrorBody
 from postoffice.api.models import Strict
 from postoffice.storage import suppression_csv
-from postoffice.storage.events import Event
 from postoffice.storage.interfaces import NotFound, Store
 from postoffice.storage.suppressions import REASONS, Suppression, SuppressionQuery, checked
 
@@ -163,12 +162,3 @@ def _remove(store: Store, tenant: str, address: str, category: str | None) -> in
 def suppressed(store: Store, tenant: str, addresses: Sequence[str],
                category: str) -> dict[str, Suppression]:
     return store.suppressed(tenant, addresses, category)
-
-
-def record_suppressed(store: Store, tenant: str, message_id: str, at: float,
-                      found: Sequence[tuple[str, Suppression]], category: str) -> None:
-    """A `suppressed` event per recipient that was left out of a message."""
-    store.record_events([
-        Event(at, tenant, message_id, "suppressed", recipient=address, category=category,
-              detail=f"suppressed ({s.reason}{', ' + s.category if s.category else ''})",
-              reason=s.reason) for address, s in found])

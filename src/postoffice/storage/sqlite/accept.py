@@ -10,6 +10,7 @@ from postoffice.storage.addresses import normalize_address
 from postoffice.storage.interfaces import Acceptance, AlreadyExists, Filing, NotFound, StoredMessage
 from postoffice.storage.sqlite import mailboxes
 from postoffice.storage.sqlite.events import EventRow, insert_events, sending_domain
+from postoffice.storage.suppressions import Suppression
 
 INSERT_MESSAGE: Final = (
     "INSERT INTO messages (id, blob, size, received_at, source, mail_from, client_ip, helo,"
@@ -126,7 +127,8 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
 
 
 def acceptance_events(acceptance: Acceptance) -> list[EventRow]:
-    """accepted (the message), queued (each remote recipient), delivered (each local one)."""
+    """accepted (the message), queued (each remote recipient), delivered (each local one),
+    suppressed (each one left out)."""
     m = acceptance.message
     at, tenant, category = m.received_at, acceptance.tenant, m.category
     rows: list[EventRow] = [(at, tenant, m.id, "", "accepted", "", category, "", "", "", "", "")]
@@ -135,7 +137,13 @@ def acceptance_events(acceptance: Acceptance) -> list[EventRow]:
     local = dict.fromkeys([*acceptance.local, *(f.address for f in acceptance.filed)])
     rows += [(at, tenant, m.id, address, "delivered", "local mailbox", category, "", "", "", "",
               "") for address in local]
+    rows += [(at, tenant, m.id, address, "suppressed", suppressed_detail(s), category, "", "", "",
+              s.reason, "") for address, s in acceptance.suppressed]
     return rows
+
+
+def suppressed_detail(s: Suppression) -> str:
+    return f"suppressed ({s.reason}{', ' + s.category if s.category else ''})"
 
 
 def _file(conn: sqlite3.Connection, acceptance: Acceptance, filing: Filing,
