@@ -9,19 +9,16 @@ from typing import Final
 from postoffice.storage.addresses import normalize_address
 from postoffice.storage.interfaces import Acceptance, AlreadyExists, Filing, NotFound, StoredMessage
 from postoffice.storage.sqlite import mailboxes
+from postoffice.storage.sqlite.bulk import insert_rows
 from postoffice.storage.sqlite.events import EventRow, insert_events, sending_domain
 from postoffice.storage.suppressions import Suppression
 
-INSERT_MESSAGE: Final = (
-    "INSERT INTO messages (id, blob, size, received_at, source, mail_from, client_ip, helo,"
-    " auth_identity, body, smtputf8, ret, envid, tenant, subject, category, metadata,"
-    " header_id, unsubscribe, track_opens, track_clicks)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-INSERT_QUEUE: Final = (
-    "INSERT INTO queue (message_id, recipient, notify, orcpt, lane, status, next_attempt_at,"
-    " created_at, tenant, domain) VALUES (?,?,?,?,?,'queued',?,?,?,?)"
-)
+MESSAGE_COLUMNS: Final = (
+    "id", "blob", "size", "received_at", "source", "mail_from", "client_ip", "helo",
+    "auth_identity", "body", "smtputf8", "ret", "envid", "tenant", "subject", "category",
+    "metadata", "header_id", "unsubscribe", "track_opens", "track_clicks")
+QUEUE_COLUMNS: Final = ("message_id", "recipient", "notify", "orcpt", "lane", "status",
+                        "next_attempt_at", "created_at", "tenant", "domain")
 # Reserve n uids and n modseqs in one user's INBOX; returns the values after the bump.
 ALLOCATE_INBOX: Final = (
     "UPDATE folders SET uidnext = uidnext + ?1, highestmodseq = highestmodseq + ?1"
@@ -37,10 +34,8 @@ ALLOCATE_JUNK: Final = (
     " RETURNING id, uidnext, highestmodseq"
 )
 ADD_USED: Final = "UPDATE users SET used_bytes = used_bytes + ? WHERE address = ?"
-INSERT_ENTRY: Final = (
-    "INSERT INTO mailbox_messages (folder_id, uid, message_id, blob, size, flags,"
-    " internal_date, modseq) VALUES (?,?,?,?,?,'',?,?)"
-)
+ENTRY_COLUMNS: Final = ("folder_id", "uid", "message_id", "blob", "size", "internal_date",
+                        "modseq")
 
 
 def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
@@ -68,59 +63,22 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
             for i, m in enumerate(messages)
         )
 
-    conn.executemany(
-        INSERT_MESSAGE,
-        [
-            (
-                m.id,
-                m.blob,
-                m.size,
-                m.received_at,
-                m.source,
-                m.mail_from,
-                m.client_ip,
-                m.helo,
-                m.auth_identity,
-                m.body,
-                int(m.smtputf8),
-                m.ret,
-                m.envid,
-                a.tenant,
-                m.subject,
-                m.category,
-                m.metadata,
-                m.header_id,
-                int(m.unsubscribe),
-                int(m.track_opens),
-                int(m.track_clicks),
-            )
-            for a in batch
-            for m in (a.message,)
-        ],
-    )
+    insert_rows(conn, "messages", MESSAGE_COLUMNS, [
+        (m.id, m.blob, m.size, m.received_at, m.source, m.mail_from, m.client_ip, m.helo,
+         m.auth_identity, m.body, int(m.smtputf8), m.ret, m.envid, a.tenant, m.subject,
+         m.category, m.metadata, m.header_id, int(m.unsubscribe), int(m.track_opens),
+         int(m.track_clicks))
+        for a in batch for m in (a.message,)])
     events = [acceptance_events(a) for a in batch]
     insert_events(conn, [row for rows in events for row in rows],
                   [sending_domain(a.message.mail_from) for a, rows in zip(batch, events, strict=True)
                    for _ in rows])
-    conn.executemany(
-        INSERT_QUEUE,
-        [
-            (
-                a.message.id,
-                r.address,
-                ",".join(r.notify),
-                r.orcpt,
-                a.lane,
-                max(a.message.received_at, a.not_before or 0.0),
-                a.message.received_at,
-                a.tenant,
-                r.address.rpartition("@")[2].lower().rstrip("."),
-            )
-            for a in batch
-            for r in a.relay
-        ],
-    )
-    conn.executemany(INSERT_ENTRY, entries)
+    insert_rows(conn, "queue", QUEUE_COLUMNS, [
+        (a.message.id, r.address, ",".join(r.notify), r.orcpt, a.lane, "queued",
+         max(a.message.received_at, a.not_before or 0.0), a.message.received_at, a.tenant,
+         r.address.rpartition("@")[2].lower().rstrip("."))
+        for a in batch for r in a.relay])
+    insert_rows(conn, "mailbox_messages", ENTRY_COLUMNS, entries)
     for acceptance in batch:
         for filing in acceptance.filed:
             _file(conn, acceptance, filing, uidvalidity)

@@ -10,11 +10,14 @@ from contextlib import AbstractContextManager
 from typing import Any, Final
 
 from postoffice.storage.events import Event, LoggedMessage, LogQuery
+from postoffice.storage.sqlite.bulk import insert_rows
 
 INSERT_EVENT: Final = (
     "INSERT INTO events (at, tenant, message_id, recipient, type, detail, category, provider,"
     " ip, mx, reason, bounce) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
+EVENT_COLUMNS: Final = ("at", "tenant", "message_id", "recipient", "type", "detail", "category",
+                        "provider", "ip", "mx", "reason", "bounce")
 COUNT_EVENTS: Final = (
     "INSERT INTO stats_hourly (tenant, hour, type, category, provider, domain, ip, count)"
     " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET count = count + excluded.count"
@@ -50,7 +53,7 @@ def insert_events(db: sqlite3.Connection, rows: Sequence[EventRow],
     if len(rows) == 1:
         last = int(db.execute(INSERT_EVENT, rows[0]).lastrowid or 0)
     else:
-        db.executemany(INSERT_EVENT, rows)
+        insert_rows(db, "events", EVENT_COLUMNS, rows)
     counts: Counter[tuple[str, int, str, str, str, str, str]] = Counter()
     for row, domain in zip(rows, domains, strict=True):
         at, tenant, _, _, kind, _, category, provider, ip, _, _, bounce = row

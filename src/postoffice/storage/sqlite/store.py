@@ -60,6 +60,7 @@ from postoffice.storage.mailboxes import (
 from postoffice.storage.sqlite import aliases, greylist, mailboxes, queue, scripts, vacation
 from postoffice.storage.sqlite import migrate as migrations
 from postoffice.storage.sqlite.accept import insert_acceptances
+from postoffice.storage.sqlite.bulk import insert_rows
 from postoffice.storage.sqlite.events import EventMethods
 from postoffice.storage.sqlite.retention import RetentionMethods
 from postoffice.storage.sqlite.stats import StatsMethods
@@ -170,10 +171,9 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
         packed = self.files.make_durable([pending for pending, _ in batch], self._pool)
         with self._transaction():
             self.files.check_durable([pending.digest for pending, _ in batch], packed)
-            self._db.executemany(
-                "INSERT OR IGNORE INTO blob_packs (digest, pack, offset, size) VALUES (?,?,?,?)",
-                [(e.digest, e.pack, e.offset, e.size) for e in packed],
-            )
+            insert_rows(self._db, "blob_packs", ("digest", "pack", "offset", "size"),
+                        [(e.digest, e.pack, e.offset, e.size) for e in packed],
+                        verb="INSERT OR IGNORE")
             insert_acceptances(self._db, [acceptance for _, acceptance in batch],
                                self._next_uidvalidity)
 
@@ -586,10 +586,9 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
             if found is None or not found.selectable:
                 raise NotFound(f"no folder {folder}")
             self.files.check_durable([m.blob.digest for m in messages], packed)
-            self._db.executemany(
-                "INSERT OR IGNORE INTO blob_packs (digest, pack, offset, size) VALUES (?,?,?,?)",
-                [(e.digest, e.pack, e.offset, e.size) for e in packed],
-            )
+            insert_rows(self._db, "blob_packs", ("digest", "pack", "offset", "size"),
+                        [(e.digest, e.pack, e.offset, e.size) for e in packed],
+                        verb="INSERT OR IGNORE")
             uids = mailboxes.insert_rows(self._db, user_id, found.id, [
                 (m.message_id or ids.new_message_id(now), m.blob.digest, m.blob.size, m.flags,
                  m.internal_date or now) for m in messages])

@@ -1,0 +1,26 @@
+"""Many rows in one INSERT: the rows travel as one JSON array and SQLite takes them apart
+(`json_each`). One statement is one hand-off of the GIL for the lot, where `executemany`
+gives it up and takes it back for every row; on a busy worker each take waits for the
+event loop's turn to end."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+
+def insert_rows(db: sqlite3.Connection, table: str, columns: Sequence[str],
+                rows: Sequence[Sequence[Any]], verb: str = "INSERT") -> None:
+    """`verb` INTO `table` (`columns`) each of `rows` (values: str, int, float or None)."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    if len(rows) == 1:
+        db.execute(f"{verb} INTO {table} ({names}) VALUES ({','.join('?' * len(columns))})",
+                   rows[0])
+        return
+    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
+    db.execute(f"{verb} INTO {table} ({names}) SELECT {values} FROM json_each(?)",
+               (json.dumps(rows, separators=(",", ":")),))
