@@ -51,9 +51,10 @@ _UNLINKS = 500
 
 
 def live(column: str) -> str:
-    """SQL: whether a message or mailbox entry references the digest in `column`."""
-    return (f"(EXISTS (SELECT 1 FROM messages WHERE blob = {column})"
-            f" OR EXISTS (SELECT 1 FROM mailbox_messages WHERE blob = {column}))")
+    """SQL: whether a message or mailbox entry references the digest in `column` (counted
+    in blob_packs.refs by the triggers of migration 0019)."""
+    return (f"(COALESCE((SELECT refs FROM blob_packs AS counted"
+            f" WHERE counted.digest = {column}), 0) > 0)")
 
 
 class _Changed(Exception):
@@ -97,7 +98,7 @@ class BlobCollector:
         self.tally = Tally()
 
     def run(self) -> Tally:
-        for step in (self.summaries, self.packs, self.large_files):
+        for step in (self.summaries, self.packs, self.large_files, self.counts):
             if self._stop():
                 break
             step()
@@ -130,7 +131,7 @@ class BlobCollector:
 
     def packs(self) -> None:
         indexed = {row[0]: row[1] for row in self._db.execute(
-            "SELECT pack, COUNT(*) FROM blob_packs GROUP BY pack")}
+            "SELECT pack, COUNT(*) FROM blob_packs WHERE pack != '' GROUP BY pack")}
         on_disk = {name: (size, mtime) for name, size, mtime in packs.pack_files(self._files.packs)}
         for name in sorted(indexed):
             if self._stop():
@@ -148,7 +149,7 @@ class BlobCollector:
 
     def _pack(self, name: str, size: int) -> None:
         entries = self._db.execute(
-            f"SELECT digest, offset, size, {live('digest')} FROM blob_packs WHERE pack = ?"
+            "SELECT digest, offset, size, refs > 0 FROM blob_packs WHERE pack = ?"
             " ORDER BY offset", (name,)).fetchall()
         keep = [(digest, offset, length) for digest, offset, length, used in entries if used]
         kept_bytes = sum(length for _, _, length in keep)
@@ -167,7 +168,7 @@ class BlobCollector:
 
     def _drop(self, name: str) -> None:
         with self._transaction():
-            if self._db.execute(f"SELECT 1 FROM blob_packs WHERE pack = ? AND {live('digest')}"
+            if self._db.execute("SELECT 1 FROM blob_packs WHERE pack = ? AND refs > 0"
                                 " LIMIT 1", (name,)).fetchone():
                 raise _Changed
             removed = self._db.execute("DELETE FROM blob_packs WHERE pack = ?",
@@ -199,7 +200,7 @@ class BlobCollector:
         copied = {entry.digest for entry in placed}
         with self._transaction():
             for digest, used in self._db.execute(
-                    f"SELECT digest, {live('digest')} FROM blob_packs WHERE pack = ?", (name,)):
+                    "SELECT digest, refs > 0 FROM blob_packs WHERE pack = ?", (name,)):
                 if used and digest not in copied:
                     raise _Changed
             self._db.executemany(
@@ -228,6 +229,21 @@ class BlobCollector:
             self.tally.packs_dropped += 1
         self.tally.blobs += blobs
         self.tally.bytes_freed += freed
+
+    # counts
+
+    def counts(self) -> None:
+        """Rows that only counted references to a blob of its own file, now none: the file
+        is gone (or going); a new reference makes the row again."""
+        if self._dry_run:
+            return
+        while not self._stop():
+            with self._transaction():
+                count = self._db.execute(
+                    "DELETE FROM blob_packs WHERE digest IN (SELECT digest FROM blob_packs"
+                    " WHERE pack = '' AND refs <= 0 LIMIT ?)", (self._batch,)).rowcount
+            if count < self._batch:
+                return
 
     # large files
 
@@ -263,6 +279,8 @@ class BlobCollector:
                 if modified is None or modified > self._old:
                     continue  # gone, or just touched by an accept that found it
                 freed = packs.remove(path)
+                self._db.execute("DELETE FROM blob_packs WHERE digest = ? AND pack = ''"
+                                 " AND refs <= 0", (digest,))
                 self.tally.blobs += 1
                 self.tally.large_files += 1
                 self.tally.bytes_freed += freed

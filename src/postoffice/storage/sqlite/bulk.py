@@ -12,15 +12,17 @@ from typing import Any
 
 
 def insert_rows(db: sqlite3.Connection, table: str, columns: Sequence[str],
-                rows: Sequence[Sequence[Any]], verb: str = "INSERT") -> None:
-    """`verb` INTO `table` (`columns`) each of `rows` (values: str, int, float or None)."""
+                rows: Sequence[Sequence[Any]], verb: str = "INSERT", upsert: str = "") -> None:
+    """`verb` INTO `table` (`columns`) each of `rows` (values: str, int, float or None);
+    `upsert`: an ON CONFLICT clause."""
     if not rows:
         return
     names = ", ".join(columns)
     if len(rows) == 1:
-        db.execute(f"{verb} INTO {table} ({names}) VALUES ({','.join('?' * len(columns))})",
-                   rows[0])
+        db.execute(f"{verb} INTO {table} ({names}) VALUES ({','.join('?' * len(columns))})"
+                   f" {upsert}", rows[0])
         return
     values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(columns)))
-    db.execute(f"{verb} INTO {table} ({names}) SELECT {values} FROM json_each(?)",
-               (json.dumps(rows, separators=(",", ":")),))
+    # "WHERE true": an ON CONFLICT after a SELECT needs a WHERE before it (SQLite's grammar)
+    db.execute(f"{verb} INTO {table} ({names}) SELECT {values} FROM json_each(?) WHERE true"
+               f" {upsert}", (json.dumps(rows, separators=(",", ":")),))

@@ -71,6 +71,11 @@ from postoffice.storage.sqlite.webhooks import WebhookMethods
 from postoffice.storage.suppressions import Bounce, SoftBounceRule, Suppression
 
 DB_NAME: Final = "postoffice.db"
+PACK_COLUMNS: Final = ("digest", "pack", "offset", "size")
+PACKED: Final = ("ON CONFLICT (digest) DO UPDATE SET pack = excluded.pack,"
+                 " offset = excluded.offset, size = excluded.size WHERE blob_packs.pack = ''")
+"""Where a blob was packed; a blob known only by its reference count (pack '', a file of its
+own, or a row the collector has not removed yet) takes the pack's place."""
 BUSY_TIMEOUT: Final = 30.0
 FSYNC_THREADS: Final = 16
 
@@ -171,15 +176,16 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
         packed = self.files.make_durable([pending for pending, _ in batch], self._pool)
         with self._transaction():
             self.files.check_durable([pending.digest for pending, _ in batch], packed)
-            insert_rows(self._db, "blob_packs", ("digest", "pack", "offset", "size"),
+            insert_rows(self._db, "blob_packs", PACK_COLUMNS,
                         [(e.digest, e.pack, e.offset, e.size) for e in packed],
-                        verb="INSERT OR IGNORE")
+                        upsert=PACKED)
             insert_acceptances(self._db, [acceptance for _, acceptance in batch],
                                self._next_uidvalidity)
 
     def _locate_blob(self, digest: str) -> PackEntry | None:
         row = self._db.execute(
-            "SELECT pack, offset, size FROM blob_packs WHERE digest = ?", (digest,)
+            "SELECT pack, offset, size FROM blob_packs WHERE digest = ? AND pack != ''",
+            (digest,)
         ).fetchone()
         return None if row is None else PackEntry(digest, row[0], row[1], row[2])
 
@@ -586,9 +592,9 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
             if found is None or not found.selectable:
                 raise NotFound(f"no folder {folder}")
             self.files.check_durable([m.blob.digest for m in messages], packed)
-            insert_rows(self._db, "blob_packs", ("digest", "pack", "offset", "size"),
+            insert_rows(self._db, "blob_packs", PACK_COLUMNS,
                         [(e.digest, e.pack, e.offset, e.size) for e in packed],
-                        verb="INSERT OR IGNORE")
+                        upsert=PACKED)
             uids = mailboxes.insert_rows(self._db, user_id, found.id, [
                 (m.message_id or ids.new_message_id(now), m.blob.digest, m.blob.size, m.flags,
                  m.internal_date or now) for m in messages])
@@ -645,7 +651,7 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
             for chunk, marks in mailboxes.in_chunks(blobs):
                 for digest, pack, offset, size in self._db.execute(
                         "SELECT digest, pack, offset, size FROM blob_packs"
-                        f" WHERE digest IN ({marks})", chunk):
+                        f" WHERE digest IN ({marks}) AND pack != ''", chunk):
                     found[digest] = BlobLocation(packs / pack, offset, size)
         return found
 
