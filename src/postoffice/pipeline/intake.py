@@ -546,7 +546,8 @@ class Intake:
             ret=(params.get("RET") or "").upper() or None,
             envid=params.get("ENVID"),
             subject=log_subject(draft.fields or []),
-            header_id=header_id(draft.fields or []),
+            # for matching complaints about mail we send (indexed: only where it is needed)
+            header_id=header_id(draft.fields or []) if txn.relay else "",
         )
         remote = txn.relay or forwards
         lane = choose_lane(draft.fields or [], {}, None) if remote else "transactional"
