@@ -36,3 +36,25 @@ def test_check_finds_syntax_errors_with_the_line() -> None:
     assert raised.value.field == "text" and "line 2" in raised.value.message
     with pytest.raises(RenderError):
         check("x" * (512 * 1024 + 1), None, None)
+
+
+@pytest.mark.parametrize("source, says", [
+    ("{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}", "characters"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% if j > i %}{% endif %}"
+     "{{ ''|upper }}{% endfor %}{% endfor %}", "s to render"),
+    ("{{ 'x' * 1000000000 }}", "more than"),
+    ("{{ [1] * 1000000000 }}", "more than"),
+    ("{{ 10 ** 100000000 }}", "exponent"),
+])
+def test_costly_templates_are_stopped(source: str, says: str) -> None:
+    """A template written to loop or grow for ever is an error of its field within the
+    budget, and the worker goes on."""
+    import time
+
+    from postoffice.api import templating
+    started = time.perf_counter()
+    with pytest.raises(templating.RenderError) as error:
+        templating.render("s", source, None, {})
+    assert time.perf_counter() - started < templating.MAX_SECONDS + 2.0
+    assert error.value.field == "text" and says in error.value.message, error.value.message
+    assert templating.render("Hi {{ n }}", "{{ n * 3 }}", None, {"n": 2}).text == "6"

@@ -4,20 +4,74 @@ but the call does not give is an error, not an empty string."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 MAX_SOURCE = 512 * 1024
 """Octets of one template source."""
 MAX_OUTPUT = 4 * 1024 * 1024
 """Characters of one rendered part."""
+MAX_SECONDS = 0.25
+"""CPU time one part may take to render: rendering runs on a worker's event loop, so a
+template written to loop for ever must not stop the worker. A real one takes microseconds."""
 
-_PLAIN = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_HTML = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+
+class _TooCostly(Exception):
+    pass
+
+
+class _Deadline(threading.local):
+    """When the part this thread is rendering must be done."""
+
+    at = float("inf")
+
+    def tick(self) -> None:
+        if time.perf_counter() > self.at:
+            raise _TooCostly(f"takes more than {MAX_SECONDS} s to render")
+
+
+_Budget = _Deadline()
+
+
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, with the template's calls, attribute lookups and the operators that make
+    big values from small ones checked against the budget."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _Budget.tick()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        _Budget.tick()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        _Budget.tick()
+        return super().getitem(obj, argument)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _Budget.tick()
+        if operator == "**" and isinstance(right, int) and abs(right) > 1000:
+            raise _TooCostly("an exponent above 1000")
+        if operator == "*":
+            for sized, count in ((left, right), (right, left)):
+                if isinstance(sized, (str, list, tuple)) and isinstance(count, int) \
+                        and len(sized) * count > MAX_OUTPUT:
+                    raise _TooCostly(f"makes a value of more than {MAX_OUTPUT} items")
+        return super().call_binop(context, operator, left, right)
+
+
+_PLAIN = _Sandbox(undefined=StrictUndefined, autoescape=False)
+_HTML = _Sandbox(undefined=StrictUndefined, autoescape=True)
 
 
 class RenderError(ValueError):
@@ -51,15 +105,29 @@ def render(subject: str, text: str | None, html: str | None,
 
 
 def _render(field: str, source: str, variables: dict[str, Any]) -> str:
+    template = _compiled(field, source)
+    pieces: list[str] = []
+    size = 0
+    _Budget.at = time.perf_counter() + MAX_SECONDS
     try:
-        out = _compiled(field, source).render(variables)
+        for piece in template.generate(variables):  # checked as it comes
+            size += len(piece)
+            if size > MAX_OUTPUT:
+                raise RenderError(field, f"renders to more than {MAX_OUTPUT} characters")
+            _Budget.tick()
+            pieces.append(piece)
+    except _TooCostly as error:
+        raise RenderError(field, str(error)) from None
     except TemplateError as error:
         raise RenderError(field, error.message or type(error).__name__) from None
-    except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError) as error:
+    except (ArithmeticError, TypeError, ValueError, LookupError, RecursionError,
+            MemoryError) as error:
+        if isinstance(error, RenderError):
+            raise
         raise RenderError(field, f"{type(error).__name__}: {error}") from None
-    if len(out) > MAX_OUTPUT:
-        raise RenderError(field, f"renders to more than {MAX_OUTPUT} characters")
-    return out
+    finally:
+        _Budget.at = float("inf")
+    return "".join(pieces)
 
 
 def _compiled(field: str, source: str) -> Template:
