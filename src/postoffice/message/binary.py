@@ -40,6 +40,11 @@ def encode_binary_parts(raw: bytes) -> bytes:
     for part in root.walk():
         if needs_base64(raw, part):
             edits += _encode_part(raw, part)
+    return splice(raw, edits)
+
+
+def splice(raw: bytes, edits: list[Edit]) -> bytes:
+    """`raw` with each (start, end, data) edit's range replaced by its data (ranges apart)."""
     if not edits:
         return raw
     out, pos = [], 0

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from html.parser import HTMLParser
 
 from postoffice.message import mime
-from postoffice.message.binary import base64_lines, relabel
+from postoffice.message.binary import base64_lines, relabel, splice
 from postoffice.message.encoding import quoted_printable
 
 __all__ = ["Links", "rewrite_html", "rewrite_html_text"]
@@ -39,14 +39,7 @@ def rewrite_html(raw: bytes, *, links: Links | None = None, append: bytes = b"")
     edits: list[Edit] = []
     for part in _html_parts(root):
         edits += _part_edits(raw, part, links, append)
-    if not edits:
-        return raw
-    out, pos = [], 0
-    for start, end, data in sorted(edits):
-        out += [raw[pos:start], data]
-        pos = end
-    out.append(raw[pos:])
-    return b"".join(out)
+    return splice(raw, edits)
 
 
 def rewrite_html_text(text: str, *, links: Links | None = None, append: str = "") -> str:

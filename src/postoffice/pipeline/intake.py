@@ -379,31 +379,12 @@ class Intake:
                 return (address.lower(),), ()
         return (), (Recipient(address),)
 
-    async def inject(
-        self,
-        content: bytes,
-        *,
-        mail_from: str,
-        local: tuple[str, ...] = (),
-        relay: tuple[Recipient, ...] = (),
-        source: str = "local",
-        lane: str = "transactional",
-        tenant: str = "default",
-        **fields: Any,
-    ) -> str:
+    async def inject(self, content: bytes, **fields: Any) -> str:
         """Accept a message postoffice made itself (a DSN, a sandbox capture) or got through
         the API: same durable path as mail from the network. `fields` as `stage` takes them.
         Returns the queue id; raises StorageError."""
-        pending, acceptance = self.stage(content, mail_from=mail_from, local=local,
-                                         relay=relay, source=source, lane=lane, tenant=tenant,
-                                         **fields)
-        try:
-            await self._commit(pending, acceptance)
-        except BaseException:
-            self._blobs.discard(pending)
-            raise
-        self.injected([acceptance])
-        return acceptance.message.id
+        pending, acceptance = self.stage(content, **fields)
+        return await self.commit_staged(pending, acceptance)
 
     def stage(
         self,
@@ -457,8 +438,10 @@ class Intake:
         self, pending: PendingBlob, acceptance: Acceptance,
         via: Callable[[PendingBlob, Acceptance], Awaitable[None]] | None = None,
     ) -> str:
-        """Commit a staged message (through `via`, a committer of the caller's, or ours);
-        the committer owns the blob from here. Returns the queue id; raises StorageError."""
+        """Commit a staged message (through `via`, a committer of the caller's, or ours).
+        The committer owns the blob from here: it discards it if the commit fails, and a
+        caller cancelled while waiting may still see it committed, so it must not discard
+        it itself. Returns the queue id; raises StorageError."""
         await (via or self._commit)(pending, acceptance)
         self.injected([acceptance])
         return acceptance.message.id
