@@ -180,7 +180,7 @@ def test_standard_fields() -> None:
     assert message["Date"] == email.utils.formatdate(1_700_000_000.0, localtime=True)
     assert message["MIME-Version"] == "1.0"
     assert message["Message-ID"] == composed.message_id
-    assert re.fullmatch(r"<[0-9a-f]{32}@mail\.example\.com>", composed.message_id)
+    assert re.fullmatch(r"<[0-9a-f]{12}\.[0-9a-f]{20}@mail\.example\.com>", composed.message_id)
     assert message["From"].addresses[0].display_name == "Alice"
     assert message["From"].addresses[0].addr_spec == "alice@example.com"
     assert message["Subject"] is None
@@ -189,6 +189,14 @@ def test_standard_fields() -> None:
                      b"Content-Type", b"Content-Transfer-Encoding"]
     other = compose(draft(), hostname=HOST)
     assert other.message_id != composed.message_id
+
+
+def test_message_ids_sort_by_the_time_they_were_made() -> None:
+    """So the index of the ids we send grows at one end (storage: messages.header_id)."""
+    made = [compose(draft(), hostname=HOST, clock=FixedClock(1_700_000_000.0 + n / 1000))
+            .message_id for n in range(0, 5000, 7)]
+    assert sorted(made) == made and len(set(made)) == len(made)
+    assert made[0].startswith(f"<{1_700_000_000_000:012x}.")
 
 
 def test_date_comes_from_the_clock_and_message_id_from_the_draft() -> None:

@@ -7,11 +7,18 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from postoffice.storage import open_store
 from postoffice.storage.sqlite import SqliteStore
 
 
-def test_an_urgent_writer_goes_before_a_writer_that_came_after_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("arrivals", [("urgent", "bulk"), ("bulk", "urgent")],
+                         ids=["urgent-first", "bulk-first"])
+def test_an_urgent_writer_goes_before_other_waiting_writers(
+        tmp_path: Path, arrivals: tuple[str, str]) -> None:
+    """Also before a writer that was queued on the lock already: at the end of the
+    transaction in progress, the urgent one goes next."""
     order: list[str] = []
     opened = threading.Barrier(4)
     held, release = threading.Event(), threading.Event()
@@ -39,7 +46,7 @@ def test_an_urgent_writer_goes_before_a_writer_that_came_after_it(tmp_path: Path
         thread.start()
     opened.wait(10)
     assert held.wait(10)
-    for name in ("urgent", "bulk"):  # each waiting for the lock before the next one comes
+    for name in arrivals:  # each waiting for the lock before the next one comes
         go[name].set()
         time.sleep(0.3)
     assert order == []

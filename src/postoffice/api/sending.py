@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import secrets
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -16,7 +15,7 @@ from email.utils import formatdate
 from postoffice.api.context import ApiContext
 from postoffice.api.errors import ApiError
 from postoffice.api.models import MessageIn
-from postoffice.message import headers
+from postoffice.message import headers, unique
 from postoffice.message.compose import Attachment, ComposeError, Draft, compose
 from postoffice.message.fields import drop_fields
 from postoffice.message.mime import decode_words
@@ -130,7 +129,7 @@ def _raw(body: MessageIn, context: ApiContext) -> Prepared:
         added += f"Date: {formatdate(time.time(), localtime=True)}\r\n".encode()
     message_ids = headers.field_values(fields, "message-id")
     message_id = message_ids[0].strip() if message_ids else \
-        f"<{secrets.token_hex(12)}@{context.hostname}>"
+        f"<{unique.sortable_token(context.clock.now())}@{context.hostname}>"
     if not message_ids:
         added += f"Message-ID: {message_id}\r\n".encode()
     content = added + drop_fields(content, lambda field: field.is_named("bcc"))

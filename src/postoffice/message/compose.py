@@ -386,11 +386,12 @@ def compose(draft: Draft, *, hostname: str, clock: Clock = SYSTEM_CLOCK) -> Comp
         raise ComposeError("to", "a message needs at least one recipient")
     subject = _line("subject", draft.subject, MAX_HEADER_VALUE)
     extra = _extra_fields(tuple(draft.headers))
+    now = clock.now()
     if draft.message_id is None:
-        message_id = f"<{unique.token()}@{_hostname(hostname)}>"
+        message_id = f"<{unique.sortable_token(now)}@{_hostname(hostname)}>"
     else:
         message_id = f"<{_msg_id('message_id', draft.message_id, _MSG_ID)}>"
-    date = _date(clock.now() if draft.date is None else draft.date)
+    date = _date(now if draft.date is None else draft.date)
     core = _body(draft)
 
     utf8 = any(not box.local.isascii() for box in (sender, *to, *cc, *bcc, *reply_to))

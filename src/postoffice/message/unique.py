@@ -21,3 +21,10 @@ def token() -> str:
         _key, _pid, _counter = secrets.token_bytes(32), os.getpid(), itertools.count()
     return hashlib.blake2b(next(_counter).to_bytes(8, "little"), key=_key,
                            digest_size=16).hexdigest()
+
+
+def sortable_token(now: float) -> str:
+    """A token that sorts by time: milliseconds since the epoch (12 hex digits), then 20 hex
+    digits of `token()`. As a Message-ID's left part it keeps the index of the ids we send
+    growing at one end (one page written per commit, where random ids write one each)."""
+    return f"{max(int(now * 1000), 0):012x}.{token()[:20]}"

@@ -9,8 +9,8 @@ from typing import Final
 from postoffice.storage.addresses import normalize_address
 from postoffice.storage.interfaces import Acceptance, AlreadyExists, Filing, NotFound, StoredMessage
 from postoffice.storage.sqlite import mailboxes
-from postoffice.storage.sqlite.bulk import insert_rows
-from postoffice.storage.sqlite.events import EventRow, insert_events, sending_domain
+from postoffice.storage.sqlite.bulk import Statement, insert_rows, insert_statement
+from postoffice.storage.sqlite.events import EventRow, event_statements, sending_domain
 from postoffice.storage.suppressions import Suppression
 
 MESSAGE_COLUMNS: Final = (
@@ -38,12 +38,36 @@ ENTRY_COLUMNS: Final = ("folder_id", "uid", "message_id", "blob", "size", "inter
                         "modseq")
 
 
-def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
-                       uidvalidity: Callable[[], int] | None = None) -> None:
-    """Insert messages, queue rows and mailbox entries (INBOX, or Junk for acceptances marked
-    so, or the folders of `filed` copies); raises NotFound for an unknown local address (the
-    caller rolls back). Uids follow batch order within each folder. `uidvalidity` numbers
-    folders a filing creates (without it, such copies go to INBOX)."""
+def plan_acceptances(batch: Sequence[Acceptance]) -> list[Statement]:
+    """The inserts of a batch of acceptances that need nothing from the database (messages,
+    events and their counters, queue rows), made before the transaction."""
+    statements = [insert_statement("messages", MESSAGE_COLUMNS, [
+        (m.id, m.blob, m.size, m.received_at, m.source, m.mail_from, m.client_ip, m.helo,
+         m.auth_identity, m.body, int(m.smtputf8), m.ret, m.envid, a.tenant, m.subject,
+         m.category, m.metadata, m.header_id, int(m.unsubscribe), int(m.track_opens),
+         int(m.track_clicks))
+        for a in batch for m in (a.message,)])]
+    events = [acceptance_events(a) for a in batch]
+    statements += event_statements(
+        [row for rows in events for row in rows],
+        [sending_domain(a.message.mail_from) for a, rows in zip(batch, events, strict=True)
+         for _ in rows])
+    statements.append(insert_statement("queue", QUEUE_COLUMNS, [
+        (a.message.id, r.address, ",".join(r.notify), r.orcpt, a.lane, "queued",
+         max(a.message.received_at, a.not_before or 0.0), a.message.received_at, a.tenant,
+         r.address.rpartition("@")[2].lower().rstrip("."))
+        for a in batch for r in a.relay]))
+    return [s for s in statements if s is not None]
+
+
+def write_acceptances(conn: sqlite3.Connection, planned: Sequence[Statement],
+                      batch: Sequence[Acceptance],
+                      uidvalidity: Callable[[], int] | None = None) -> None:
+    """Insert the planned rows and the mailbox entries (INBOX, or Junk for acceptances marked
+    so, or the folders of `filed` copies), inside the caller's transaction; raises NotFound
+    for an unknown local address (the caller rolls back). Uids follow batch order within
+    each folder. `uidvalidity` numbers folders a filing creates (without it, such copies go
+    to INBOX)."""
     deliveries: dict[tuple[str, bool], list[StoredMessage]] = {}
     for acceptance in batch:
         for address in dict.fromkeys(map(normalize_address, acceptance.local)):
@@ -63,21 +87,8 @@ def insert_acceptances(conn: sqlite3.Connection, batch: Sequence[Acceptance],
             for i, m in enumerate(messages)
         )
 
-    insert_rows(conn, "messages", MESSAGE_COLUMNS, [
-        (m.id, m.blob, m.size, m.received_at, m.source, m.mail_from, m.client_ip, m.helo,
-         m.auth_identity, m.body, int(m.smtputf8), m.ret, m.envid, a.tenant, m.subject,
-         m.category, m.metadata, m.header_id, int(m.unsubscribe), int(m.track_opens),
-         int(m.track_clicks))
-        for a in batch for m in (a.message,)])
-    events = [acceptance_events(a) for a in batch]
-    insert_events(conn, [row for rows in events for row in rows],
-                  [sending_domain(a.message.mail_from) for a, rows in zip(batch, events, strict=True)
-                   for _ in rows])
-    insert_rows(conn, "queue", QUEUE_COLUMNS, [
-        (a.message.id, r.address, ",".join(r.notify), r.orcpt, a.lane, "queued",
-         max(a.message.received_at, a.not_before or 0.0), a.message.received_at, a.tenant,
-         r.address.rpartition("@")[2].lower().rstrip("."))
-        for a in batch for r in a.relay])
+    for statement in planned:
+        conn.execute(*statement)
     insert_rows(conn, "mailbox_messages", ENTRY_COLUMNS, entries)
     for acceptance in batch:
         for filing in acceptance.filed:

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Final
 
 from postoffice.storage.events import Event, LoggedMessage, LogQuery
-from postoffice.storage.sqlite.bulk import insert_rows
+from postoffice.storage.sqlite.bulk import Statement, insert_rows, insert_statement
 
 INSERT_EVENT: Final = (
     "INSERT INTO events (at, tenant, message_id, recipient, type, detail, category, provider,"
@@ -18,10 +18,9 @@ INSERT_EVENT: Final = (
 )
 EVENT_COLUMNS: Final = ("at", "tenant", "message_id", "recipient", "type", "detail", "category",
                         "provider", "ip", "mx", "reason", "bounce")
-COUNT_EVENTS: Final = (
-    "INSERT INTO stats_hourly (tenant, hour, type, category, provider, domain, ip, count)"
-    " VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO UPDATE SET count = count + excluded.count"
-)
+STATS_COLUMNS: Final = ("tenant", "hour", "type", "category", "provider", "domain", "ip",
+                        "count")
+ADD_COUNTS: Final = "ON CONFLICT DO UPDATE SET count = count + excluded.count"
 _EVENT_COLUMNS = ("at, tenant, message_id, type, recipient, detail, category, provider, ip, mx,"
                   " reason, bounce, id")
 _MESSAGE_COLUMNS = ("id, tenant, received_at, source, mail_from, subject, category, metadata,"
@@ -54,14 +53,31 @@ def insert_events(db: sqlite3.Connection, rows: Sequence[EventRow],
         last = int(db.execute(INSERT_EVENT, rows[0]).lastrowid or 0)
     else:
         insert_rows(db, "events", EVENT_COLUMNS, rows)
+    db.execute(*_count_statement(rows, domains))
+    return last
+
+
+def event_statements(rows: Sequence[EventRow], domains: Sequence[str]) -> list[Statement]:
+    """`insert_events` as statements to execute later (two at most)."""
+    if not rows:
+        return []
+    found = insert_statement("events", EVENT_COLUMNS, rows)
+    assert found is not None
+    return [found, _count_statement(rows, domains)]
+
+
+def _count_statement(rows: Sequence[EventRow], domains: Sequence[str]) -> Statement:
+    """The upsert adding the events to their hourly counters."""
     counts: Counter[tuple[str, int, str, str, str, str, str]] = Counter()
     for row, domain in zip(rows, domains, strict=True):
         at, tenant, _, _, kind, _, category, provider, ip, _, _, bounce = row
         if kind == "bounced" and bounce:
             kind = "bounced_" + bounce
         counts[(tenant, int(at / 3600), kind, category, provider, domain, ip)] += 1
-    db.executemany(COUNT_EVENTS, [(*key, n) for key, n in counts.items()])
-    return last
+    found = insert_statement("stats_hourly", STATS_COLUMNS,
+                             [(*key, n) for key, n in counts.items()], upsert=ADD_COUNTS)
+    assert found is not None
+    return found
 
 
 def message_domains(db: sqlite3.Connection, message_ids: Sequence[str]) -> dict[str, str]:

@@ -59,8 +59,8 @@ from postoffice.storage.mailboxes import (
 )
 from postoffice.storage.sqlite import aliases, greylist, mailboxes, queue, scripts, vacation
 from postoffice.storage.sqlite import migrate as migrations
-from postoffice.storage.sqlite.accept import insert_acceptances
-from postoffice.storage.sqlite.bulk import insert_rows
+from postoffice.storage.sqlite.accept import plan_acceptances, write_acceptances
+from postoffice.storage.sqlite.bulk import insert_rows, insert_statement
 from postoffice.storage.sqlite.events import EventMethods
 from postoffice.storage.sqlite.retention import RetentionMethods
 from postoffice.storage.sqlite.stats import StatsMethods
@@ -96,6 +96,18 @@ _MESSAGE_COLUMNS: Final = (
 _ENTRY_COLUMNS: Final = "uid, message_id, blob, size, flags, internal_date"
 
 
+AUTOCHECKPOINT_PAGES: Final = 1000
+"""SQLite's own default: a commit that takes the log past this many pages checkpoints."""
+_autocheckpoint = AUTOCHECKPOINT_PAGES
+
+
+def autocheckpoint_pages(pages: int) -> None:
+    """The `wal_autocheckpoint` of this process's connections opened from now on (raised
+    where a checkpointer thread does the work: sqlite/checkpoint.py)."""
+    global _autocheckpoint
+    _autocheckpoint = pages
+
+
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with our pragmas."""
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None)
@@ -104,6 +116,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA wal_autocheckpoint = {_autocheckpoint}")
     except BaseException:
         conn.close()
         raise
@@ -173,14 +186,19 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
                 raise ValueError(f"message {acceptance.message.id} does not match its blob")
         if self._pool is None and len(batch) > 1:
             self._pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="postoffice-fsync")
+        acceptances = [acceptance for _, acceptance in batch]
+        planned = plan_acceptances(acceptances)
         packed = self.files.make_durable([pending for pending, _ in batch], self._pool)
+        # Every row is encoded before the writer lock is taken: under it, SQLite works and
+        # Python waits, which keeps the lock's time (every writer's wait) short.
+        packs = insert_statement("blob_packs", PACK_COLUMNS,
+                                 [(e.digest, e.pack, e.offset, e.size) for e in packed],
+                                 upsert=PACKED)
         with self._transaction():
             self.files.check_durable([pending.digest for pending, _ in batch], packed)
-            insert_rows(self._db, "blob_packs", PACK_COLUMNS,
-                        [(e.digest, e.pack, e.offset, e.size) for e in packed],
-                        upsert=PACKED)
-            insert_acceptances(self._db, [acceptance for _, acceptance in batch],
-                               self._next_uidvalidity)
+            if packs is not None:
+                self._db.execute(*packs)
+            write_acceptances(self._db, planned, acceptances, self._next_uidvalidity)
 
     def _locate_blob(self, digest: str) -> PackEntry | None:
         row = self._db.execute(
@@ -772,21 +790,33 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
             self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             self._turn_fd = os.open(self._turn_path, os.O_RDWR | os.O_CREAT, 0o600)
         assert self._turn_fd is not None
-        # Urgent writers hold the turn lock shared while they wait and write; the others
-        # take it exclusively, for a moment, before they queue: at every transaction's end
-        # an urgent writer waiting gets the writer lock before them.
+        # Urgent writers hold the turn lock shared while they wait and write. The others
+        # take it exclusively, for a moment, before they queue and again once they hold the
+        # writer lock: when an urgent writer is waiting they give the writer lock up and let
+        # it go first. An urgent writer waits for the transaction in progress at most.
         if self._urgent:
             fcntl.flock(self._turn_fd, fcntl.LOCK_SH)
-        else:
-            fcntl.flock(self._turn_fd, fcntl.LOCK_EX)
-            fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
-                yield
-            finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            except BaseException:
+                fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+                raise
+        else:
+            while True:
+                fcntl.flock(self._turn_fd, fcntl.LOCK_EX)
+                fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    fcntl.flock(self._turn_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                    continue
+                fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
+                break
+        try:
+            yield
         finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             if self._urgent:
                 fcntl.flock(self._turn_fd, fcntl.LOCK_UN)
 
