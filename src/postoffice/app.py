@@ -34,6 +34,7 @@ from typing import Any
 from postoffice.access.index_cache import FolderIndexCache
 from postoffice.access.index_snapshots import SnapshotDir
 from postoffice.api import ApiContext, create_app
+from postoffice.api.render_pool import RenderPool
 from postoffice.auth.dkim.sign import SigningKey
 from postoffice.auth.dns import Flow
 from postoffice.clock import SYSTEM_CLOCK
@@ -317,6 +318,7 @@ class Worker:
             return user.password_hash if isinstance(user, User) else None
 
         singles: GroupCommitter | None = None
+        render_pool: RenderPool | None = None
         for b in self.bound:
             sock = b.sockets[self.index]
             if b.name == "http":
@@ -324,6 +326,9 @@ class Worker:
                 # transaction holding the writer lock at most, not for a batch's whole turn.
                 singles = GroupCommitter(lambda: open_store(data_dir, urgent=True))
                 singles.start()
+                if config.server.render_processes and render_pool is None:
+                    render_pool = RenderPool(config.server.render_processes)
+                    render_pool.start()
                 # The API's lookups and small writes on the store threads: a single send
                 # never waits behind a group commit in progress for them.
                 api = ApiContext(
@@ -332,7 +337,7 @@ class Worker:
                     mta_sts_policy=published.mta_sts_policy(publish_settings(config, "")),
                     on_domain_added=_dkim_keys(data_dir),
                     tracking_secret=tracking_secret(install_key),
-                    unsubscribe=intake.unsubscribe,
+                    unsubscribe=intake.unsubscribe, render_pool=render_pool,
                     commit_many=committer.commit_many, commit_one=singles.commit)
                 http_listener = HttpListener(create_app(api))
                 self.http_listeners.append(http_listener)
@@ -441,6 +446,8 @@ class Worker:
             await stop_retention()
         if singles is not None:
             await singles.close()
+        if render_pool is not None:
+            await asyncio.to_thread(render_pool.close)
         await committer.close()
         checkpointer.stop()
 

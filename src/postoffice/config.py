@@ -55,6 +55,10 @@ class ServerSettings:
     """Name used in the SMTP banner, EHLO and Received headers."""
     workers: int = 1
     """Processes sharing the listening sockets; 0 means one per CPU."""
+    render_processes: int = 1
+    """Processes per worker that make the messages of API batch calls (templates and MIME)
+    at a lower CPU priority, so single sends and commits go first; 0 makes them on the
+    worker's event loop."""
     shutdown_grace: float = 30.0
     """Seconds in-flight transactions get to finish on SIGTERM/Ctrl-C."""
 
@@ -652,6 +656,8 @@ def _validate(settings: Any, section: str) -> None:
         raise ConfigError(f"[{section}] login_cache_ttl: must be 0 (off) or more seconds")
     if isinstance(settings, ServerSettings) and settings.workers < 0:
         raise ConfigError(f"[{section}] workers: must be 0 (one per CPU) or more")
+    if isinstance(settings, ServerSettings) and not 0 <= settings.render_processes <= 64:
+        raise ConfigError(f"[{section}] render_processes: must be 0 (on the event loop) to 64")
     if isinstance(settings, DeliverySettings):
         for key in ("tls_policy", "smarthost_tls"):
             if getattr(settings, key) not in TLS_POLICIES:

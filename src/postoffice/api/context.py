@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from postoffice.api.priority import Priority
+from postoffice.api.render_pool import RenderPool
 from postoffice.clock import Clock
 from postoffice.pipeline.intake import Intake
 from postoffice.pipeline.unsubscribe import Unsubscribes
@@ -46,6 +47,9 @@ class ApiContext:
     """Single sends before batch work (api/priority.py)."""
     commit_one: CommitOne | None = None
     """A single send's commit, on a committer of its own (app.py); None: intake.inject."""
+    render_pool: RenderPool | None = None
+    """Makes the messages of batch calls in processes of their own (api/render_pool.py);
+    None: on the event loop."""
     commit_many: CommitMany | None = None
     """The messages of a batch go to the store a chunk per call (one job of the group
     committer) instead of one intake.inject each. None: one inject each."""

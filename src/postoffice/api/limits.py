@@ -10,11 +10,19 @@ from postoffice.policy import sending_limits
 from postoffice.storage.interfaces import Store
 from postoffice.storage.tenants import Tenant
 
+Usage = tuple[Tenant | None, int, int]
+"""The tenant when it has limits (else None), and what it sent this hour and this day."""
+
 
 async def check_limits(context: ApiContext, tenant: str, recipients: int) -> None:
     """429 (with Retry-After) when `recipients` more would pass the hourly or daily limit."""
     now = context.clock.now()
-    limits, hour, day = await context.run(_usage, tenant, now)
+    within_limits(await context.run(usage, tenant, now), recipients, now)
+
+
+def within_limits(found: Usage, recipients: int, now: float) -> None:
+    """429 (with Retry-After) when `recipients` more would pass a limit."""
+    limits, hour, day = found
     if limits is None:
         return
     reached = sending_limits.check(hourly=limits.hourly_limit, daily=limits.daily_limit,
@@ -24,7 +32,7 @@ async def check_limits(context: ApiContext, tenant: str, recipients: int) -> Non
                        headers={"Retry-After": str(reached.retry_after)})
 
 
-def _usage(store: Store, tenant: str, now: float) -> tuple[Tenant | None, int, int]:
+def usage(store: Store, tenant: str, now: float) -> Usage:
     found = store.get_tenant(tenant)
     if found is None or (found.hourly_limit is None and found.daily_limit is None):
         return None, 0, 0

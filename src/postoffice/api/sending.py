@@ -37,9 +37,9 @@ class Prepared:
     message_id: str
 
 
-async def prepare(context: ApiContext, tenant: str, body: MessageIn) -> Prepared:
+def prepare(context: ApiContext, body: MessageIn) -> Prepared:
+    """The message a body describes (its sender not checked yet: `sender_allowed`)."""
     prepared = _raw(body, context) if body.raw is not None else composed(body, context)
-    await check_sender(context, tenant, prepared.mail_from)
     if len(prepared.content) > context.max_body:
         raise ApiError(413, "the message is too large")
     return prepared
@@ -47,15 +47,19 @@ async def prepare(context: ApiContext, tenant: str, body: MessageIn) -> Prepared
 
 async def check_sender(context: ApiContext, tenant: str, mail_from: str) -> None:
     """403 unless the address is in one of the tenant's domains."""
-    domain = mail_from.rpartition("@")[2]
-    owner = await context.run(_domain_tenant, domain)
+    sender_allowed(await context.run(sender_owner, mail_from), tenant, mail_from)
+
+
+def sender_owner(store: Store, mail_from: str) -> str | None:
+    """The tenant owning the address's domain."""
+    return store.domain_tenant(mail_from.rpartition("@")[2])
+
+
+def sender_allowed(owner: str | None, tenant: str, mail_from: str) -> None:
+    """403 unless `owner` (of the address's domain) is the tenant."""
     if owner != tenant:
-        raise ApiError(403, f"{domain} is not a sending domain of this tenant",
-                       code="sender_not_allowed", field="from")
-
-
-def _domain_tenant(store: Store, domain: str) -> str | None:
-    return store.domain_tenant(domain)
+        raise ApiError(403, f"{mail_from.rpartition('@')[2]} is not a sending domain of this"
+                       " tenant", code="sender_not_allowed", field="from")
 
 
 def composed(body: MessageIn, context: ApiContext, *, mail_from: str | None = None,

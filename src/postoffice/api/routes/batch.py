@@ -6,8 +6,8 @@ others are sent."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Request
@@ -103,20 +103,32 @@ async def batch(body: BatchIn, caller: Sender, request: Request,
         # The same for every message: their header fields differ only in those the composer
         # writes, and a List-Unsubscribe can only come from the extra ones.
         unsubscribe = gets_fields(extra, lane=lane, asked=body.unsubscribe, source="api")
-        common = _Common(body, subject, text, html, author[0], lane, context.hostname)
+        recipe = _Recipe(body.from_, subject, text, html, tuple(body.reply_to),
+                         tuple(body.headers.items()), _attachments(body), author[0], lane,
+                         context.hostname)
+        chunks = [body.recipients[start:start + CHUNK]
+                  for start in range(0, len(body.recipients), CHUNK)]
+        making: list[asyncio.Future[list[Prepared | ErrorDetail]]] = []
+        if context.render_pool is not None:
+            # Every chunk goes to the render processes at once; they are stored in order.
+            making = [asyncio.ensure_future(context.render_pool.run(
+                make_chunk, recipe, i * CHUNK, [(r.to, r.variables) for r in chunk]))
+                for i, chunk in enumerate(chunks)]
         results: list[BatchResult] = []
         # The next chunk is made while the one before is being stored.
         storing: asyncio.Future[list[BatchResult]] | None = None
         try:
-            for start in range(0, len(body.recipients), CHUNK):
-                chunk = body.recipients[start:start + CHUNK]
-                made: list[Prepared | ErrorDetail] = []
-                for at in range(0, len(chunk), SLICE):
-                    # A slice at a time: the event loop serves other requests in between,
-                    # single sends first.
-                    await context.priority.turn()
-                    made += [_message(common, start + at + i, r)
-                             for i, r in enumerate(chunk[at:at + SLICE])]
+            for i, chunk in enumerate(chunks):
+                if making:
+                    made = await making[i]
+                else:
+                    made = []
+                    for at in range(0, len(chunk), SLICE):
+                        # A slice at a time: the event loop serves other requests in
+                        # between, single sends first.
+                        await context.priority.turn()
+                        made += make_chunk(recipe, i * CHUNK + at,
+                                           [(r.to, r.variables) for r in chunk[at:at + SLICE]])
                 if storing is not None:
                     results += await storing
                 storing = asyncio.ensure_future(_submit_chunk(
@@ -124,8 +136,12 @@ async def batch(body: BatchIn, caller: Sender, request: Request,
             assert storing is not None
             results += await storing
         finally:
-            if storing is not None and not storing.done():
-                storing.cancel()
+            unfinished: list[asyncio.Future[Any]] = [*making]
+            if storing is not None:
+                unfinished.append(storing)
+            for pending in unfinished:
+                if not pending.done():
+                    pending.cancel()
         return BatchAccepted(messages=results)
 
     return await idempotent(request, caller.tenant, 202, handle)
@@ -179,45 +195,49 @@ async def _submit_chunk(context: ApiContext, tenant: str, body: BatchIn,
 
 
 @dataclass(frozen=True)
-class _Common:
-    """What every message of a batch shares, worked out once."""
+class _Recipe:
+    """What every message of a batch shares, worked out once (picklable: it goes to the
+    render processes)."""
 
-    body: BatchIn
+    from_: str
     subject: str
     text: str | None
     html: str | None
+    reply_to: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
+    attachments: tuple[Attachment, ...] | ErrorDetail
     mail_from: str
     lane: str
     hostname: str
 
-    @cached_property
-    def attachments(self) -> tuple[Attachment, ...] | ApiError:
-        try:
-            return attachments_of(MessageIn.model_construct(attachments=self.body.attachments))
-        except ApiError as error:
-            return error
 
-    @cached_property
-    def reply_to(self) -> tuple[str, ...]:
-        return tuple(self.body.reply_to)
-
-    @cached_property
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        return tuple(self.body.headers.items())
-
-
-def _message(common: _Common, index: int, recipient: BatchRecipient) -> Prepared | ErrorDetail:
-    where = f"recipients[{index}]"
+def _attachments(body: BatchIn) -> tuple[Attachment, ...] | ErrorDetail:
     try:
-        parts = render(common.subject, common.text, common.html, {**recipient.variables})
-        attachments = common.attachments
-        if isinstance(attachments, ApiError):
-            raise attachments
-        draft = Draft(from_=common.body.from_, to=(recipient.to,), reply_to=common.reply_to,
+        return attachments_of(MessageIn.model_construct(attachments=body.attachments))
+    except ApiError as error:
+        return ErrorDetail(code=error.code, message=error.message, field=error.field)
+
+
+def make_chunk(recipe: _Recipe, first: int,
+               recipients: Sequence[tuple[str, dict[str, Any]]]) -> list[Prepared | ErrorDetail]:
+    """The messages of recipients `first`, `first + 1`, ... (their addresses and variables),
+    each made or the error naming its field. Runs in a render process or on the loop."""
+    return [_message(recipe, first + i, to, variables)
+            for i, (to, variables) in enumerate(recipients)]
+
+
+def _message(recipe: _Recipe, index: int, to: str,
+             variables: dict[str, Any]) -> Prepared | ErrorDetail:
+    where = f"recipients[{index}]"
+    if isinstance(recipe.attachments, ErrorDetail):
+        return recipe.attachments
+    try:
+        parts = render(recipe.subject, recipe.text, recipe.html, {**variables})
+        draft = Draft(from_=recipe.from_, to=(to,), reply_to=recipe.reply_to,
                       subject=parts.subject, text=parts.text, html=parts.html,
-                      attachments=attachments, headers=common.headers)
-        return compose_prepared(draft, hostname=common.hostname, mail_from=common.mail_from,
-                                lane=common.lane)
+                      attachments=recipe.attachments, headers=recipe.headers)
+        return compose_prepared(draft, hostname=recipe.hostname, mail_from=recipe.mail_from,
+                                lane=recipe.lane)
     except RenderError as error:
         return ErrorDetail(code="invalid", message=f"{where}.variables: {error}",
                            field=f"{where}.variables")

@@ -15,7 +15,7 @@ from postoffice.api.auth import Reader, Sender
 from postoffice.api.context import ApiContext
 from postoffice.api.errors import ApiError
 from postoffice.api.idempotency import idempotent
-from postoffice.api.limits import check_limits
+from postoffice.api.limits import Usage, usage, within_limits
 from postoffice.api.models import (
     EventOut,
     MessageAccepted,
@@ -25,7 +25,7 @@ from postoffice.api.models import (
     MessageOut,
 )
 from postoffice.api.routes.suppressions import suppressed
-from postoffice.api.sending import prepare
+from postoffice.api.sending import Prepared, prepare, sender_allowed, sender_owner
 from postoffice.api.submit import submit
 from postoffice.storage.events import Event, LoggedMessage, LogQuery
 from postoffice.storage.interfaces import StorageError, Store
@@ -47,14 +47,19 @@ async def send(body: MessageIn, caller: Sender, request: Request,
     context: ApiContext = request.app.state.context
 
     async def handle() -> MessageAccepted:
-        send_at = scheduled(body.send_at, context.clock.now())
-        ready = await prepare(context, caller.tenant, body)
-        await check_limits(context, caller.tenant, len(ready.recipients))
+        now = context.clock.now()
+        send_at = scheduled(body.send_at, now)
+        ready = prepare(context, body)
+        # What the store must tell, in one trip to a store thread: each trip waits for a
+        # turn of the thread and of the event loop, which a busy worker makes long.
         try:
-            barred: dict[str, Suppression] = await context.run(
-                suppressed, caller.tenant, ready.recipients, body.category)
+            checks: _Checks = await context.run(_lookups, caller.tenant, ready, body.category,
+                                                now)
         except StorageError:
             raise ApiError(503, "the message could not be stored; try again") from None
+        owner, usage, barred = checks
+        sender_allowed(owner, caller.tenant, ready.mail_from)
+        within_limits(usage, len(ready.recipients), now)
         return await submit(context, caller.tenant, ready, category=body.category,
                             metadata=body.metadata, barred=barred, send_at=send_at,
                             track_opens=body.track_opens, track_clicks=body.track_clicks,
@@ -62,6 +67,16 @@ async def send(body: MessageIn, caller: Sender, request: Request,
 
     with context.priority.urgent():
         return await idempotent(request, caller.tenant, 202, handle)
+
+
+_Checks = tuple[str | None, Usage, dict[str, Suppression]]
+
+
+def _lookups(store: Store, tenant: str, ready: Prepared, category: str, now: float) -> _Checks:
+    """The owner of the sender's domain, the tenant's sending limits and usage, and the
+    suppressed recipients."""
+    return (sender_owner(store, ready.mail_from), usage(store, tenant, now),
+            suppressed(store, tenant, ready.recipients, category))
 
 
 def scheduled(send_at: float | None, now: float) -> float | None:

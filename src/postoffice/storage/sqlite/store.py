@@ -60,7 +60,7 @@ from postoffice.storage.mailboxes import (
 from postoffice.storage.sqlite import aliases, greylist, mailboxes, queue, scripts, vacation
 from postoffice.storage.sqlite import migrate as migrations
 from postoffice.storage.sqlite.accept import plan_acceptances, write_acceptances
-from postoffice.storage.sqlite.bulk import insert_rows, insert_statement
+from postoffice.storage.sqlite.bulk import Statement, insert_rows
 from postoffice.storage.sqlite.events import EventMethods
 from postoffice.storage.sqlite.retention import RetentionMethods
 from postoffice.storage.sqlite.stats import StatsMethods
@@ -184,21 +184,32 @@ class SqliteStore(TenantMethods, EventMethods, WebhookMethods, SuppressionMethod
         for pending, acceptance in batch:
             if (pending.digest, pending.size) != (acceptance.message.blob, acceptance.message.size):
                 raise ValueError(f"message {acceptance.message.id} does not match its blob")
-        if self._pool is None and len(batch) > 1:
+        if self._pool is None and (len(batch) > 1 or self._urgent):
             self._pool = ThreadPoolExecutor(FSYNC_THREADS, thread_name_prefix="postoffice-fsync")
         acceptances = [acceptance for _, acceptance in batch]
         planned = plan_acceptances(acceptances)
-        packed = self.files.make_durable([pending for pending, _ in batch], self._pool)
-        # Every row is encoded before the writer lock is taken: under it, SQLite works and
-        # Python waits, which keeps the lock's time (every writer's wait) short.
-        packs = insert_statement("blob_packs", PACK_COLUMNS,
-                                 [(e.digest, e.pack, e.offset, e.size) for e in packed],
-                                 upsert=PACKED)
+        pendings = [pending for pending, _ in batch]
+        if self._urgent and self._pool is not None:
+            # A single send's files are synced while it waits for the writer lock: it then
+            # holds the lock until they are (a few milliseconds), which only urgent writers
+            # do; the others sync first, so their time under the lock stays short.
+            syncing = self._pool.submit(self.files.make_durable, pendings, None)
+            with self._transaction():
+                self._record(batch, planned, syncing.result())
+            return
+        packed = self.files.make_durable(pendings, self._pool)
         with self._transaction():
-            self.files.check_durable([pending.digest for pending, _ in batch], packed)
-            if packs is not None:
-                self._db.execute(*packs)
-            write_acceptances(self._db, planned, acceptances, self._next_uidvalidity)
+            self._record(batch, planned, packed)
+
+    def _record(self, batch: Sequence[tuple[PendingBlob, Acceptance]],
+                planned: list[Statement], packed: list[PackEntry]) -> None:
+        """The rows of an accepted batch whose files are durable (in a transaction)."""
+        self.files.check_durable([pending.digest for pending, _ in batch], packed)
+        # Pack entries are encoded here and every other row before the writer lock was
+        # taken: under it, SQLite works and Python waits.
+        insert_rows(self._db, "blob_packs", PACK_COLUMNS,
+                    [(e.digest, e.pack, e.offset, e.size) for e in packed], upsert=PACKED)
+        write_acceptances(self._db, planned, [a for _, a in batch], self._next_uidvalidity)
 
     def _locate_blob(self, digest: str) -> PackEntry | None:
         row = self._db.execute(
