@@ -91,6 +91,7 @@ domains = ["example.test"]
     ('[delivery]\nsmarthost_auth = "nocolon"\n', "smarthost_auth"),
     ("[delivery]\nprocesses = -1\n", "processes"),
     ("[server]\nrender_processes = -1\n", "render_processes"),
+    ("[webhooks]\nkeep_deliveries = 60\n", "keep_deliveries"),
     ("[server]\nrender_processes = 65\n", "render_processes"),
     ('[relay]\ntrusted_networks = ["not-a-net"]\n', "trusted_networks"),
     ('[relay]\ntrusted_networks = "127.0.0.0/8"\n', "expected a list"),

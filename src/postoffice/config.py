@@ -390,6 +390,9 @@ class WebhookSettings:
     failed."""
     first_retry: float = 30.0
     """Seconds before the second attempt; the pause doubles after each failure, up to an hour."""
+    keep_deliveries: float = 7 * 86400.0
+    """Seconds a delivered or failed delivery stays listed, with its attempts, after its
+    event; then it is purged (hourly)."""
     allow_private: bool = False
     """Let webhooks reach loopback, private, link-local and other non-public addresses. Off:
     a tenant's URL cannot reach this host's own services or the local network (SSRF);
@@ -733,6 +736,8 @@ def _validate(settings: Any, section: str) -> None:
     if isinstance(settings, WebhookSettings):
         if not 1 <= settings.concurrency <= 1000:
             raise ConfigError(f"[{section}] concurrency: 1 to 1000")
+        if settings.keep_deliveries < 3600:
+            raise ConfigError(f"[{section}] keep_deliveries: at least 3600 seconds")
         if settings.timeout <= 0 or settings.retry_for < 0 or not 0 < settings.first_retry <= 3600:
             raise ConfigError(f"[{section}] timeout must be > 0, retry_for >= 0 and first_retry"
                               " more than 0 and at most 3600 seconds")

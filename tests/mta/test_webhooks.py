@@ -170,6 +170,25 @@ def test_a_later_success_delivers(store: Store) -> None:
     assert len(bodies) == 1  # the same delivery id and event every time
 
 
+def test_finished_deliveries_are_listed_for_keep_deliveries_then_purged(store: Store) -> None:
+    clock, send = FakeClock(), FakeSender()
+    hook = store.add_webhook("default", "https://a.example/hook", ["*"], "s")
+    log(store, "default", "delivered")
+    listed: list[int] = []
+
+    async def test() -> None:
+        d = dispatcher(store, clock, send, keep_deliveries=7200)
+        await d.step()
+        await d.settle()
+        for at in (3600, 7000, 7300):  # hourly purges: kept until 7,200 s after the event
+            clock.t = START + at + 3600
+            await d.step()
+            listed.append(len(store.list_webhook_deliveries("default", hook.id)))
+
+    go(test)
+    assert listed == [1, 1, 0]
+
+
 def test_a_hanging_endpoint_times_out_and_holds_only_its_slots(store: Store) -> None:
     clock = FakeClock()
     send = FakeSender(statuses=["hang"])

@@ -44,8 +44,6 @@ FAN_OUT_ROUNDS: Final = 20
 LEASE_MARGIN: Final = 30.0
 """Seconds a claim outlives the request timeout."""
 PURGE_EVERY: Final = 3600.0
-KEEP_FINISHED: Final = 7 * 86400.0
-"""Delivered and failed deliveries are kept this long (seconds after their event)."""
 
 
 class WebhookDispatcher:
@@ -94,7 +92,7 @@ class WebhookDispatcher:
                 task.add_done_callback(self._tasks.discard)
         if now >= self._purge_at:
             self._purge_at = now + PURGE_EVERY
-            await self._run(_purge, now - KEEP_FINISHED)
+            await self._run(_purge, now - self.settings.keep_deliveries)
 
     async def settle(self) -> None:
         """Wait for the requests in flight and record their attempts."""
