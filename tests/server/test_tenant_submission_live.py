@@ -60,3 +60,48 @@ def test_submission_goes_as_the_senders_tenant(tmp_path: Path) -> None:
         counts = store.stats("acme", since=now - 3600, until=now + 60, group_by="day")[0].counts
         assert (counts["queued"], counts["suppressed"]) == (2, 1)
 
+
+
+def test_a_submission_names_its_category_in_a_header_field(tmp_path: Path) -> None:
+    """X-Postoffice-Category: the message's category in the log, the events and the stats;
+    an unsubscribe from that category leaves its recipient out (not from another one); a
+    malformed value is refused."""
+    categorized = (b"From: bob@acme.example\r\nTo: you@far.example\r\nSubject: %s\r\n"
+                   b"X-Postoffice-Category: %s\r\n\r\nHello.\r\n")
+    with ScriptedSmtp(Script()) as peer:
+        host, port = peer.address
+        data = tmp_path / "data"
+        server = ServerProcess(data, config={"delivery": {"smarthost": f"{host}:{port}"}})
+        with server:
+            postoffice("tenant", "add", "acme", data=data)
+            postoffice("domain", "add", "acme.example", "--tenant", "acme", data=data)
+            postoffice("suppress", "add", "left@far.example", "--reason", "unsubscribe",
+                       "--category", "digest", "--tenant", "acme", data=data)
+            server.add_user("bob@acme.example", PASSWORD)
+            server.start()
+            with server.submission("bob@acme.example", PASSWORD) as client:
+                client.sendmail("bob@acme.example", ["left@far.example", "stay@far.example"],
+                                categorized % (b"weekly", b"digest"))
+                client.sendmail("bob@acme.example", ["left@far.example"],
+                                categorized % (b"receipt", b"receipts"))
+                with pytest.raises(smtplib.SMTPDataError) as bad:
+                    client.sendmail("bob@acme.example", ["stay@far.example"],
+                                    categorized % (b"bad", b"no spaces allowed"))
+                assert bad.value.smtp_code == 554
+                assert bad.value.smtp_error.startswith(b"5.6.0 X-Postoffice-Category")
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(peer.messages) < 2:
+                time.sleep(0.1)
+    assert sorted((r, m.content.split(b"Subject: ")[1][:6]) for m in peer.messages
+                  for r in m.recipients) == [("left@far.example", b"receip"),
+                                             ("stay@far.example", b"weekly")]
+    with open_store(data) as store:
+        logged = {m.subject: m for m in store.search_messages("acme", LogQuery())}
+        assert set(logged) == {"weekly", "receipt"}
+        assert (logged["weekly"].category, logged["receipt"].category) == ("digest", "receipts")
+        assert logged["weekly"].recipients == (("stay@far.example", "delivered"),)
+        events = store.message_events("acme", logged["weekly"].id)
+        assert {(e.type, e.recipient, e.category) for e in events if e.recipient} >= {
+            ("suppressed", "left@far.example", "digest"),
+            ("queued", "stay@far.example", "digest")}
+        assert store.search_messages("acme", LogQuery(category="digest")) == [logged["weekly"]]

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from postoffice.policy import categories
+
 MAX_RECIPIENTS = 1000
 MAX_ATTACHMENTS = 100
 
@@ -34,7 +36,7 @@ class MessageIn(Strict):
     html: str | None = None
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     headers: dict[str, str] = Field(default_factory=dict, max_length=100)
-    category: str = Field("", max_length=100, pattern=r"^[A-Za-z0-9._:-]*$")
+    category: str = Field("", max_length=categories.MAX_LENGTH, pattern=categories.PATTERN)
     lane: Literal["transactional", "bulk"] | None = None
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
     send_at: float | None = Field(None, ge=0, le=1e11, description="Unix time to send at "

@@ -31,7 +31,7 @@ from postoffice.pipeline.sieve_step import SieveStep
 from postoffice.pipeline.submit import msa_inspector
 from postoffice.pipeline.unsubscribe import Unsubscribes, gets_fields
 from postoffice.pipeline.verp import ReturnPaths, bounce_header
-from postoffice.policy import sending_limits, srs
+from postoffice.policy import categories, sending_limits, srs
 from postoffice.policy.lanes import choose_lane
 from postoffice.policy.recipients import Route, decide_recipient, split_address
 from postoffice.policy.senders import may_send_as
@@ -508,7 +508,11 @@ class Intake:
         if full is not None:
             self._blobs.discard(pending)
             return full
-        sending = await self._sending(session, txn)
+        category = categories.from_fields(draft.fields or []) if txn.relay else ""
+        if category is None:
+            self._blobs.discard(pending)
+            return Reply(554, "5.6.0", f"{categories.FIELD}: once, {categories.RULE}")
+        sending = await self._sending(session, txn, category)
         if isinstance(sending, Reply):
             self._blobs.discard(pending)
             return sending
@@ -529,11 +533,13 @@ class Intake:
             ret=(params.get("RET") or "").upper() or None,
             envid=params.get("ENVID"),
             subject=log_subject(draft.fields or []),
+            category=category,
             # for matching complaints about mail we send (indexed: only where it is needed)
             header_id=header_id(draft.fields or []) if txn.relay else "",
         )
         remote = txn.relay or forwards
-        lane = choose_lane(draft.fields or [], {}, None) if remote else "transactional"
+        lane = choose_lane(draft.fields or [], {}, category or None) if remote \
+            else "transactional"
         if txn.relay and gets_fields(draft.fields or [], lane=lane, asked=False,
                                      source=session.listener):
             message = dataclasses.replace(message, unsubscribe=True)
@@ -585,14 +591,14 @@ class Intake:
         )
         return Reply(250, "2.0.0", f"Ok: queued as {queue_id}")
 
-    async def _sending(self, session: SessionInfo, txn: Transaction,
+    async def _sending(self, session: SessionInfo, txn: Transaction, category: str,
                        ) -> Reply | tuple[str, tuple[Recipient, ...],
                                           tuple[tuple[str, Suppression], ...]]:
         """What a message we relay is sent as: the tenant (the one owning the envelope
         sender's domain, else the authenticated user's; "default" for neither), the remote
         recipients left after the tenant's suppression list (those suppressed get an event,
-        as through the API), and the tenant's sending limits: 451 4.7.1 past them (the
-        client tries again later)."""
+        as through the API; an unsubscribe from `category` counts), and the tenant's sending
+        limits: 451 4.7.1 past them (the client tries again later)."""
         relay = tuple(txn.relay)
         if not relay:
             return "default", relay, ()
@@ -607,7 +613,7 @@ class Intake:
             suppressed: tuple[tuple[str, Suppression], ...] = ()
             if await self._directory.has_suppressions(tenant):
                 barred: dict[str, Suppression] = await self._directory.call(
-                    "suppressed", tenant, [r.address for r in relay], "")
+                    "suppressed", tenant, [r.address for r in relay], category)
                 if barred:
                     suppressed = tuple((r.address, s) for r in relay
                                        if (s := barred.get(address_key(r.address))))

@@ -34,6 +34,7 @@ from postoffice.api.templating import RenderError, render
 from postoffice.message import headers
 from postoffice.message.compose import Attachment, Draft
 from postoffice.pipeline.unsubscribe import gets_fields
+from postoffice.policy import categories
 from postoffice.storage.interfaces import StorageError, Store
 from postoffice.storage.suppressions import Suppression
 from postoffice.storage.templates import Template
@@ -62,7 +63,7 @@ class BatchIn(Strict):
     reply_to: list[str] = Field(default_factory=list, max_length=50)
     attachments: list[AttachmentIn] = Field(default_factory=list, max_length=100)
     headers: dict[str, str] = Field(default_factory=dict, max_length=100)
-    category: str = Field("", max_length=100, pattern=r"^[A-Za-z0-9._:-]*$")
+    category: str = Field("", max_length=categories.MAX_LENGTH, pattern=categories.PATTERN)
     lane: Literal["transactional", "bulk"] | None = None
     metadata: dict[str, str] = Field(default_factory=dict, max_length=50)
     send_at: float | None = Field(None, ge=0, le=1e11)

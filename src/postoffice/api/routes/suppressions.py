@@ -13,6 +13,7 @@ from postoffice.api.auth import Admin, Reader
 from postoffice.api.context import ApiContext
 from postoffice.api.errors import ApiError, ErrorBody
 from postoffice.api.models import Strict
+from postoffice.policy import categories
 from postoffice.storage import suppression_csv
 from postoffice.storage.interfaces import NotFound, Store
 from postoffice.storage.suppressions import REASONS, Suppression, SuppressionQuery, checked
@@ -20,13 +21,13 @@ from postoffice.storage.suppressions import REASONS, Suppression, SuppressionQue
 router = APIRouter(prefix="/v1", tags=["suppressions"])
 Reason = Literal["hard_bounce", "soft_bounce", "complaint", "unsubscribe", "manual"]
 assert set(REASONS) == set(Reason.__args__)  # type: ignore[attr-defined]
-CATEGORY = r"^[A-Za-z0-9._:-]*$"
+CATEGORY = categories.PATTERN
 
 
 class SuppressionIn(Strict):
     address: str = Field(min_length=3, max_length=320)
     reason: Reason = "manual"
-    category: str = Field("", max_length=100, pattern=CATEGORY,
+    category: str = Field("", max_length=categories.MAX_LENGTH, pattern=CATEGORY,
                           description='"" (the default) suppresses every category')
     expires_at: float | None = Field(None, ge=0, le=1e11, description="Unix time; none: never")
 
@@ -70,7 +71,7 @@ async def list_suppressions(
         caller: Reader, request: Request,
         address: Annotated[str | None, Query(max_length=320)] = None,
         reason: Reason | None = None,
-        category: Annotated[str | None, Query(max_length=100, pattern=CATEGORY)] = None,
+        category: Annotated[str | None, Query(max_length=categories.MAX_LENGTH, pattern=CATEGORY)] = None,
         before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> SuppressionList:
     context: ApiContext = request.app.state.context
@@ -106,7 +107,7 @@ async def add_suppression(body: SuppressionIn, caller: Admin,
                summary="Stop suppressing an address (every category, or ?category=)")
 async def remove_suppression(
         address: str, caller: Admin, request: Request,
-        category: Annotated[str | None, Query(max_length=100, pattern=CATEGORY)] = None,
+        category: Annotated[str | None, Query(max_length=categories.MAX_LENGTH, pattern=CATEGORY)] = None,
 ) -> Response:
     context: ApiContext = request.app.state.context
     try:
