@@ -21,6 +21,8 @@ from postoffice.storage.interfaces import (
 from postoffice.storage.suppressions import Suppression, address_key
 
 log = logging.getLogger("postoffice.api")
+TURN_EVERY = 20
+"""Messages of a batch staged between two turns of the event loop."""
 
 
 async def _routed(context: ApiContext, ready: Prepared, barred: Mapping[str, Suppression],
@@ -96,6 +98,8 @@ async def submit_many(context: ApiContext, tenant: str,
     staged: list[tuple[int, PendingBlob, Acceptance, list[RecipientStatus]]] = []
     try:
         for index, (ready, metadata) in enumerate(items):
+            if index % TURN_EVERY == TURN_EVERY - 1:
+                await asyncio.sleep(0)  # what is ready runs (a single send's next step)
             local, relay, statuses, barred_here = await _routed(context, ready, barred)
             if local and send_at is not None:
                 outcomes[index] = ApiError(
