@@ -330,7 +330,8 @@ class Worker:
                     render_pool = RenderPool(config.server.render_processes)
                     render_pool.start()
                 # The API's lookups and small writes on the store threads: a single send
-                # never waits behind a group commit in progress for them.
+                # never waits behind a group commit in progress for them. A single send's
+                # own lookups go to its committer's thread, which batch calls do not use.
                 api = ApiContext(
                     run=self._threads().run, intake=intake, clock=SYSTEM_CLOCK,
                     hostname=config.server.hostname,
@@ -338,6 +339,7 @@ class Worker:
                     on_domain_added=_dkim_keys(data_dir),
                     tracking_secret=tracking_secret(install_key),
                     unsubscribe=intake.unsubscribe, render_pool=render_pool,
+                    run_urgent=singles.run,
                     commit_many=committer.commit_many, commit_one=singles.commit)
                 http_listener = HttpListener(create_app(api))
                 self.http_listeners.append(http_listener)

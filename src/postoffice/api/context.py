@@ -45,6 +45,9 @@ class ApiContext:
     refused."""
     priority: Priority = field(default_factory=Priority)
     """Single sends before batch work (api/priority.py)."""
+    run_urgent: StoreCall | None = None
+    """`run` for a single send's lookups, on a thread that batch calls do not use (app.py:
+    the single sends' committer); None: `run`."""
     commit_one: CommitOne | None = None
     """A single send's commit, on a committer of its own (app.py); None: intake.inject."""
     render_pool: RenderPool | None = None

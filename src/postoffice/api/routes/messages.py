@@ -53,8 +53,8 @@ async def send(body: MessageIn, caller: Sender, request: Request,
         # What the store must tell, in one trip to a store thread: each trip waits for a
         # turn of the thread and of the event loop, which a busy worker makes long.
         try:
-            checks: _Checks = await context.run(_lookups, caller.tenant, ready, body.category,
-                                                now)
+            checks: _Checks = await (context.run_urgent or context.run)(
+                _lookups, caller.tenant, ready, body.category, now)
         except StorageError:
             raise ApiError(503, "the message could not be stored; try again") from None
         owner, usage, barred = checks
