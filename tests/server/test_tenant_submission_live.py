@@ -19,14 +19,22 @@ PASSWORD = "correct horse battery staple"
 MESSAGE = b"From: bob@acme.example\r\nTo: you@far.example\r\nSubject: %s\r\n\r\nHello.\r\n"
 
 
+def _acme(data: Path, peer: ScriptedSmtp) -> ServerProcess:
+    """A data directory whose server relays to `peer`, with tenant acme owning acme.example
+    (the server not started)."""
+    host, port = peer.address
+    server = ServerProcess(data, config={"delivery": {"smarthost": f"{host}:{port}"}})
+    server.init()
+    postoffice("tenant", "add", "acme", data=data)
+    postoffice("domain", "add", "acme.example", "--tenant", "acme", data=data)
+    return server
+
+
 def test_submission_goes_as_the_senders_tenant(tmp_path: Path) -> None:
     with ScriptedSmtp(Script()) as peer:
-        host, port = peer.address
         data = tmp_path / "data"
-        server = ServerProcess(data, config={"delivery": {"smarthost": f"{host}:{port}"}})
+        server = _acme(data, peer)
         with server:
-            postoffice("tenant", "add", "acme", data=data)
-            postoffice("domain", "add", "acme.example", "--tenant", "acme", data=data)
             postoffice("tenant", "limits", "acme", "--hourly", "2", data=data)
             postoffice("suppress", "add", "gone@far.example", "--reason", "hard_bounce",
                        "--tenant", "acme", data=data)
@@ -69,12 +77,9 @@ def test_a_submission_names_its_category_in_a_header_field(tmp_path: Path) -> No
     categorized = (b"From: bob@acme.example\r\nTo: you@far.example\r\nSubject: %s\r\n"
                    b"X-Postoffice-Category: %s\r\n\r\nHello.\r\n")
     with ScriptedSmtp(Script()) as peer:
-        host, port = peer.address
         data = tmp_path / "data"
-        server = ServerProcess(data, config={"delivery": {"smarthost": f"{host}:{port}"}})
+        server = _acme(data, peer)
         with server:
-            postoffice("tenant", "add", "acme", data=data)
-            postoffice("domain", "add", "acme.example", "--tenant", "acme", data=data)
             postoffice("suppress", "add", "left@far.example", "--reason", "unsubscribe",
                        "--category", "digest", "--tenant", "acme", data=data)
             server.add_user("bob@acme.example", PASSWORD)
