@@ -328,7 +328,12 @@ class Worker:
                 singles.start()
                 if config.server.render_processes and render_pool is None:
                     render_pool = RenderPool(config.server.render_processes)
-                    render_pool.start()
+                    try:
+                        render_pool.start()
+                    except OSError as exc:  # no processes here: batches are made on the loop
+                        log.warning("render processes not started (%s): API batches are"
+                                    " made on the event loop", exc)
+                        render_pool = None
                 # The API's lookups and small writes on the store threads: a single send
                 # never waits behind a group commit in progress for them. A single send's
                 # own lookups go to its committer's thread, which batch calls do not use.
