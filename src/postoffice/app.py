@@ -435,8 +435,9 @@ class Worker:
         # What start-up made (modules, the application, its schemas) lives as long as the
         # process: out of the collector's reach, a full collection looks at the objects of
         # the requests alone and takes a few milliseconds instead of tens.
-        # Young collections are rarer too (5,000 allocations apart, not 700): a batch call
-        # makes some millions of objects, nearly all freed by reference counting.
+        # Young collections are rarer too (20,000 allocations apart, not 700): a batch call
+        # makes some millions of objects, nearly all freed by reference counting, and each
+        # collection walks the live objects of every call in flight.
         gc.collect()
         gc.freeze()
         gc.set_threshold(GC_YOUNG, 10, 10)
@@ -617,7 +618,7 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
     uvloop.run(main)
 
 
-GC_YOUNG = 5000
+GC_YOUNG = 20_000
 """Allocations between two collections of the youngest generation (Python's default: 700)."""
 RESPAWN_DELAY = 1.0
 """Seconds before a worker that died is started again."""
