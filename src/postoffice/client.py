@@ -15,8 +15,6 @@ status 0 with code "connection" when no answer came ("bad_response" when it was 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import http.client
 import json
 import time
@@ -25,6 +23,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from postoffice.policy import webhooks
 
 __all__ = ["ApiError", "Attachment", "BatchRecipient", "Client", "verify_webhook"]
 
@@ -81,16 +81,9 @@ class Client:
         body: dict[str, Any] = {"from": from_, "to": _list(to), "cc": _list(cc),
                                 "bcc": _list(bcc), "reply_to": _list(reply_to),
                                 "subject": subject}
-        if text is not None:
-            body["text"] = text
-        if html is not None:
-            body["html"] = html
-        if attachments:
-            body["attachments"] = [_attachment(a) for a in attachments]
-        if headers:
-            body["headers"] = dict(headers)
-        body.update(_options(category, lane, metadata))
-        body.update(_delivery(send_at, track_opens, track_clicks, unsubscribe))
+        body.update(_parts(text=text, html=html))
+        body.update(_composed(attachments, headers, category, lane, metadata, send_at,
+                              track_opens, track_clicks, unsubscribe))
         return self._object("POST", "/v1/messages", body, _idempotency(idempotency_key))
 
     def send_batch(self, *, from_: str, recipients: Sequence[BatchRecipient],
@@ -107,18 +100,11 @@ class Client:
         "id", "status", "error"}]}, in the recipients' order; a recipient whose message cannot
         be made is "rejected" with the error, and the others are sent."""
         body: dict[str, Any] = {"from": from_, "recipients": [_recipient(r) for r in recipients]}
-        for name, part in (("template", template), ("subject", subject), ("text", text),
-                           ("html", html)):
-            if part is not None:
-                body[name] = part
+        body.update(_parts(template=template, subject=subject, text=text, html=html))
         if reply_to:
             body["reply_to"] = _list(reply_to)
-        if attachments:
-            body["attachments"] = [_attachment(a) for a in attachments]
-        if headers:
-            body["headers"] = dict(headers)
-        body.update(_options(category, lane, metadata))
-        body.update(_delivery(send_at, track_opens, track_clicks, unsubscribe))
+        body.update(_composed(attachments, headers, category, lane, metadata, send_at,
+                              track_opens, track_clicks, unsubscribe))
         return self._object("POST", "/v1/messages/batch", body, _idempotency(idempotency_key))
 
     def send_raw(self, raw: bytes, to: Addresses = (), cc: Addresses = (), bcc: Addresses = (),
@@ -347,16 +333,8 @@ def verify_webhook(secret: str, signature_header: str, body: bytes, tolerance: f
     v1=<hex>") has v1 the hex HMAC-SHA256, keyed with the secret's UTF-8 bytes, of t, ".", and
     the body exactly as received, and t is within `tolerance` seconds of `now` (default: the
     current time)."""
-    fields = dict(part.partition("=")[::2] for part in signature_header.split(","))
-    stamp, given = fields.get("t", ""), fields.get("v1", "")
-    if not (stamp.isascii() and stamp.isdigit()) or len(stamp) > 20:
-        return False
-    moment = time.time() if now is None else now
-    if not abs(moment - int(stamp)) <= tolerance:
-        return False
-    expected = hmac.new(secret.encode("utf-8"), stamp.encode("ascii") + b"." + body,
-                        hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected.encode("ascii"), given.encode("utf-8", "replace"))
+    return webhooks.verify(secret, signature_header, body,
+                           time.time() if now is None else now, tolerance)
 
 
 def _from_answer(status: int, content: bytes, reason: object) -> ApiError:
@@ -399,6 +377,26 @@ def _attachment(item: Attachment) -> dict[str, Any]:
         out["content_type"] = rest[0]
     if len(rest) > 1 and rest[1]:
         out["content_id"] = rest[1]
+    return out
+
+
+def _parts(**parts: str | None) -> dict[str, str]:
+    """The parts given (not None)."""
+    return {name: part for name, part in parts.items() if part is not None}
+
+
+def _composed(attachments: Sequence[Attachment], headers: Mapping[str, str] | None,
+              category: str, lane: str | None, metadata: Mapping[str, str] | None,
+              send_at: float | None, track_opens: bool, track_clicks: bool,
+              unsubscribe: bool) -> dict[str, Any]:
+    """The fields a composed send and a batch share, those given."""
+    out: dict[str, Any] = {}
+    if attachments:
+        out["attachments"] = [_attachment(a) for a in attachments]
+    if headers:
+        out["headers"] = dict(headers)
+    out.update(_options(category, lane, metadata))
+    out.update(_delivery(send_at, track_opens, track_clicks, unsubscribe))
     return out
 
 

@@ -25,7 +25,6 @@ import logging
 import math
 import os
 import random
-import re
 import secrets
 import socket
 from collections import Counter, defaultdict
@@ -34,8 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from postoffice.auth.dkim.errors import DkimError
+from postoffice.auth.dkim.tags import parse_tag_list
 from postoffice.clock import SYSTEM_CLOCK, Clock
 from postoffice.config import Config
+from postoffice.message import headers
 from postoffice.message.dsn import Action, should_notify
 from postoffice.message.envelope import Envelope, Recipient
 from postoffice.mta.delivery_policy import fairness_config, routing, throttle_config
@@ -572,14 +573,12 @@ class DeliveryEngine:
                                reason=reason, hard=hard and permanent)
 
 
-_SIGNATURE_TAGS = re.compile(rb"DKIM-Signature:.*?\ba=([\w-]+);.*?\bd=([^;\s]+);.*?\bs=([^;\s]+);",
-                             re.S | re.I)
-
-
 def signatures(fields: bytes) -> str:
     """What the signer's DKIM-Signature fields say of themselves, for the `signed` event."""
-    return "; ".join(f"d={d.decode()} s={s.decode()} a={a.decode()}"
-                     for a, d, s in _SIGNATURE_TAGS.findall(fields))
+    tags = [parse_tag_list(value) for name, value in headers.parse_fields(fields)
+            if name.lower() == "dkim-signature"]
+    return "; ".join(f"d={t.get('d', '')} s={t.get('s', '')} a={t.get('a', '')}"
+                     for t in tags)
 
 
 def _fair_key(key: QueueKey) -> fairness.QueueKey:
